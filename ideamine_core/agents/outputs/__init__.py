@@ -1,0 +1,1 @@
+"""Typed output models of the agents: one module per phase, one model per agent."""

@@ -1,0 +1,102 @@
+"""Artifacts handed from phase to phase, with provenance and content hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no whitespace: the form every hash is taken over."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def content_hash(value: Any) -> str:
+    """sha256 of a value's canonical JSON, as 'sha256:<hex>'."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    return "sha256:" + hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+class Provenance(BaseModel):
+    """Who made an output and from what: the producer and the input hashes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agent: str
+    phase: str
+    provider: str = Field(description="'offline' for the rule-based generator.")
+    model: str
+    generator_version: str
+    inputs: dict[str, str] = Field(
+        default_factory=dict, description="Input name (e.g. upstream phase) → content hash."
+    )
+    output_hash: str
+
+
+class AgentResult(BaseModel):
+    """One agent task's typed output (as JSON) and its provenance."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent: str
+    phase: str
+    output: dict[str, Any]
+    provenance: Provenance
+    iteration: int = 0
+
+
+class PhaseArtifact(BaseModel):
+    """What a phase hands downstream: every agent's result and the aggregate."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phase: str
+    run_id: str
+    results: list[AgentResult] = Field(description="Agent results, sorted by (iteration, agent).")
+    aggregate: dict[str, Any]
+    aggregation_strategy: str
+    gate: GateResult | None = None
+
+    def hash(self) -> str:
+        """Content hash of the artifact, excluding the run id so equal input gives equal hash."""
+        return content_hash(self.model_dump(mode="json", exclude={"run_id"}))
+
+    def output_of(self, agent: str) -> dict[str, Any]:
+        """The latest output of one agent; KeyError if it did not run."""
+        for result in reversed(self.results):
+            if result.agent == agent:
+                return result.output
+        raise KeyError(f"agent {agent!r} has no result in phase {self.phase!r}")
+
+
+class GateReason(BaseModel):
+    """One reason a gate lowered its score, naming the offending item."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str = Field(description="Short machine code, e.g. 'missing_artifact', 'invalid_schema'.")
+    item: str = Field(description="The agent, artifact or field concerned.")
+    detail: str
+
+
+class GateResult(BaseModel):
+    """A gate evaluation: score against threshold, pass or fail, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phase: str
+    score: float
+    threshold: float
+    passed: bool
+    attempts: int = 1
+    reasons: list[GateReason] = Field(default_factory=list)
+    checked: dict[str, bool] = Field(
+        default_factory=dict, description="Expected artifact → present and valid."
+    )
+
+
+PhaseArtifact.model_rebuild()

@@ -1,0 +1,123 @@
+"""The `ideamine` command: run, status and ui."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from ideamine_core.domain.idea import IdeaSubmission
+from ideamine_core.errors import UserInputError
+from ideamine_core.settings import Settings
+from ideamine_core.storage.run_store import RunStore
+from ideamine_dagster.cli.errors import FAILURE_EXIT, fail, handle_errors
+from ideamine_dagster.cli.progress import PhaseProgress, summary_table
+from ideamine_dagster.definitions import EXECUTORS
+from ideamine_dagster.launcher import create_run, execute_run, open_instance, plan_phases
+from ideamine_dagster.resources import phase_graph
+
+app = typer.Typer(help="IdeaMine: turn a product idea into a release-ready package.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+console = Console(highlight=False)
+
+
+def _crash_log() -> Path | None:
+    try:
+        return Settings.from_env().home / "logs" / f"crash-{os.getpid()}.log"
+    except ValidationError:
+        return None
+
+
+def _submission(idea: str, users: list[str], constraints: list[str]) -> IdeaSubmission:
+    try:
+        return IdeaSubmission(idea=idea, users=users, constraints=constraints)
+    except ValidationError as exc:
+        raise UserInputError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
+
+
+@app.command()
+@handle_errors(_crash_log)
+def run(
+    idea: Annotated[str, typer.Argument(help="The product idea, in quotes.")],
+    users: Annotated[list[str], typer.Option("--users", "-u", help="Target users (repeatable).")] = [],  # noqa: B006
+    constraint: Annotated[list[str], typer.Option("--constraint", "-c", help="A constraint (repeatable).")] = [],  # noqa: B006
+    phases: Annotated[str | None, typer.Option(help="Comma-separated phases for a partial run.")] = None,
+    executor: Annotated[str, typer.Option(help=f"Dagster executor: {', '.join(EXECUTORS)}.")] = "multiprocess",
+) -> None:
+    """Run the pipeline for an idea on the embedded default (or configured) instance."""
+    submission = _submission(idea, users, constraint)
+    if executor not in EXECUTORS:
+        raise UserInputError(f"unknown executor {executor!r}", fix=f"use one of {', '.join(EXECUTORS)}")
+    settings = Settings.from_env()
+    graph = phase_graph(str(settings.config_dir))
+    wanted = [p.strip() for p in phases.split(",") if p.strip()] if phases is not None else None
+    if wanted == []:
+        raise UserInputError("--phases is empty", fix=f"list phases, e.g. --phases {','.join(graph.order()[:2])}")
+    store = RunStore(settings.runs_dir)
+    selected = plan_phases(graph, store, None, wanted)
+    store.check_writable()
+    instance = open_instance(settings)
+    record = create_run(settings, submission, selected)
+    console.print(f"run [bold]{record.run_id}[/] · {len(selected)} phase(s) · model {settings.model}")
+    with PhaseProgress(console, graph, selected, store.event_log(record.run_id)):
+        dagster_run_id, success = execute_run(settings, instance, record, executor)
+    records = {p: store.load_phase(record.run_id, p) for p in selected}
+    console.print(summary_table(selected, records))
+    console.print(f"artifacts: {store.run_dir(record.run_id) / 'artifacts'}")
+    console.print(f"dagster run: {dagster_run_id}")
+    if not success:
+        failed = [p for p, r in records.items() if r and r.status in ("failed", "error")]
+        detail = "; ".join(f"{p}: {records[p].detail}" for p in failed if records[p]) or "see the Dagster run"
+        raise fail(f"run {record.run_id} did not complete ({detail}). Inspect it with `ideamine ui`", FAILURE_EXIT)
+
+
+@app.command()
+@handle_errors(_crash_log)
+def status(limit: Annotated[int, typer.Option(help="How many runs to list.")] = 20) -> None:
+    """List recent runs with their phase statuses."""
+    settings = Settings.from_env()
+    store = RunStore(settings.runs_dir)
+    runs = store.list_runs()[:limit]
+    if not runs:
+        console.print(f"no runs yet in {settings.runs_dir}; start one with `ideamine run \"your idea\"`")
+        return
+    table = Table(title=f"Recent runs in {settings.home}")
+    for column in ("run", "created", "idea", "phases passed", "status"):
+        table.add_column(column)
+    for rec in runs:
+        phases = {p: store.load_phase(rec.run_id, p) for p in rec.phases}
+        passed = sum(1 for r in phases.values() if r and r.status == "passed")
+        states = {r.status for r in phases.values() if r}
+        overall = ("failed" if states & {"failed", "error"} else "running" if "running" in states
+                   else "passed" if passed == len(rec.phases) else "incomplete")
+        created = dt.datetime.fromtimestamp(rec.created_at).strftime("%Y-%m-%d %H:%M")
+        idea = rec.submission.idea if len(rec.submission.idea) <= 48 else rec.submission.idea[:47] + "…"
+        table.add_row(rec.run_id, created, idea, f"{passed}/{len(rec.phases)}", overall)
+    console.print(table)
+
+
+@app.command()
+@handle_errors(_crash_log)
+def ui(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
+) -> None:
+    """Start the Dagster webserver on the same instance as `ideamine run`."""
+    settings = Settings.from_env()
+    instance = open_instance(settings)
+    env = os.environ | settings.as_env() | {"DAGSTER_HOME": str(instance.root_directory)}
+    console.print(f"Dagster UI on http://{host}:{port} (instance {instance.root_directory})")
+    args = [sys.executable, "-m", "dagster_webserver", "-m", "ideamine_dagster.definitions", "-h", host, "-p", str(port)]
+    os.execvpe(sys.executable, args, env)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

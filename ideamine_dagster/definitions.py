@@ -1,0 +1,68 @@
+"""build_definitions(settings) → dg.Definitions; `defs` for workspace.yaml, `get_pipeline_job` for runs."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from ideamine_core.settings import Settings
+from ideamine_dagster.io_manager import ArtifactIOManager
+from ideamine_dagster.jobs import PIPELINE_JOB, pipeline_job
+from ideamine_dagster.phase_assets import build_phase_assets
+from ideamine_dagster.resources import IdeaMineResource, phase_graph
+
+EXECUTORS = ("multiprocess", "in_process")
+
+
+def executor_for(name: str, max_concurrent: int = 8) -> dg.ExecutorDefinition:
+    """The named local executor; multiprocess uses forkserver with our modules preloaded."""
+    if name == "in_process":
+        return dg.in_process_executor
+    if name == "multiprocess":
+        return dg.multiprocess_executor.configured(
+            {
+                "max_concurrent": max_concurrent,
+                "start_method": {"forkserver": {"preload_modules": ["ideamine_dagster.definitions"]}},
+            }
+        )
+    raise ValueError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
+
+
+def build_definitions(
+    settings: Settings, executor: str = "multiprocess", simulated_latency_seconds: float = 0.0
+) -> dg.Definitions:
+    """The phase assets from `settings.config_dir`, the pipeline job and the resources."""
+    graph = phase_graph(str(settings.config_dir))
+    home = str(settings.home)
+    return dg.Definitions(
+        assets=build_phase_assets(graph),
+        jobs=[pipeline_job()],
+        resources={
+            "ideamine": IdeaMineResource(
+                home=home,
+                config_dir=str(settings.config_dir),
+                model=settings.model,
+                simulated_latency_seconds=simulated_latency_seconds,
+            ),
+            "artifact_io_manager": ArtifactIOManager(home=home),
+        },
+        executor=executor_for(executor),
+    )
+
+
+def _from_env() -> dg.Definitions:
+    latency = float(os.environ.get("IDEAMINE_SIMULATED_LATENCY") or 0)
+    executor = os.environ.get("IDEAMINE_EXECUTOR") or "multiprocess"
+    return build_definitions(Settings.from_env(), executor, latency)
+
+
+def get_pipeline_job() -> dg.JobDefinition:
+    """The resolved pipeline job, rebuilt from the environment (used with `reconstructable`)."""
+    return _from_env().resolve_job_def(PIPELINE_JOB)
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Definitions for `dagster-webserver -w workspace.yaml`, from the environment when loaded."""
+    return _from_env()

@@ -1,0 +1,111 @@
+"""Op factories for one phase: plan (fan-out), agent tasks, and fan-in + gate."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+
+from ideamine_core.domain.agent import AgentContext
+from ideamine_core.domain.artifact import AgentResult
+from ideamine_core.domain.phase import PhaseConfig
+from ideamine_core.errors import IdeaMineError
+from ideamine_dagster.metadata import gate_metadata
+from ideamine_dagster.resources import IdeaMineResource
+
+GATE_CHECK = "gate"
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+def _fail(service: Any, run_id: str, phase: str, exc: Exception) -> dg.Failure:
+    text = exc.explain() if isinstance(exc, IdeaMineError) else f"{type(exc).__name__}: {exc}"
+    service.record_error(run_id, phase, text)
+    return dg.Failure(f"phase {phase} failed: {text}", allow_retries=not isinstance(exc, IdeaMineError))
+
+
+def plan_op(config: PhaseConfig, deps: list[str], dynamic: bool) -> dg.OpDefinition:
+    """The plan step: contexts for every agent, as dynamic outputs (fan-out) or one list."""
+    out = dg.DynamicOut(AgentContext) if dynamic else dg.Out(list)
+
+    @dg.op(name=f"{config.phase}__plan", ins={d: dg.In() for d in deps}, out=out,
+           tags={"ideamine/phase": config.phase, "ideamine/step": "plan"})
+    def _plan(context: dg.OpExecutionContext, ideamine: IdeaMineResource, **upstream: Any) -> Iterator[Any]:
+        service = ideamine.service()
+        try:
+            contexts = service.plan(context.partition_key, config.phase, upstream)
+        except IdeaMineError as exc:
+            raise _fail(service, context.partition_key, config.phase, exc) from exc
+        if not dynamic:
+            yield dg.Output(contexts)
+            return
+        for ctx in contexts:
+            yield dg.DynamicOutput(ctx, mapping_key=_snake(ctx.agent))
+
+    return _plan
+
+
+def agent_op(config: PhaseConfig) -> dg.OpDefinition:
+    """The mapped agent step of a parallel phase: one step per agent."""
+
+    @dg.op(name=f"{config.phase}__agent", tags={"ideamine/phase": config.phase, "ideamine/step": "agent"})
+    def _agent(ideamine: IdeaMineResource, task: AgentContext) -> AgentResult:
+        return ideamine.service().run_agent(task)
+
+    return _agent
+
+
+def chained_agent_op(config: PhaseConfig, agent: str, index: int) -> dg.OpDefinition:
+    """One step of a sequential phase: runs `agent` with the outputs of the agents before it."""
+    ins = {"contexts": dg.In(list)} | ({"earlier": dg.In(list)} if index else {})
+
+    @dg.op(name=f"{config.phase}__{_snake(agent)}", ins=ins,
+           tags={"ideamine/phase": config.phase, "ideamine/step": "agent"})
+    def _chained(ideamine: IdeaMineResource, contexts: list, earlier: list | None = None) -> list:
+        done = list(earlier or [])
+        return [*done, ideamine.service().run_after(contexts[index], done)]
+
+    return _chained
+
+
+def iterate_op(config: PhaseConfig) -> dg.OpDefinition:
+    """The loop step of an iterative phase: agents in turn until done or max_iterations."""
+
+    @dg.op(name=f"{config.phase}__iterate", tags={"ideamine/phase": config.phase, "ideamine/step": "agent"})
+    def _iterate(ideamine: IdeaMineResource, contexts: list) -> list:
+        return ideamine.service().run_iterative(contexts)
+
+    return _iterate
+
+
+def gate_op(config: PhaseConfig) -> dg.OpDefinition:
+    """Fan-in and gate: yields the artifact, then the blocking check; a failed gate stores nothing."""
+
+    @dg.op(name=f"{config.phase}__gate", ins={"results": dg.In(list)},
+           out={"result": dg.Out(is_required=False, io_manager_key="artifact_io_manager"),
+                GATE_CHECK: dg.Out(is_required=False)},
+           tags={"ideamine/phase": config.phase, "ideamine/step": "gate"})
+    def _gate(context: dg.OpExecutionContext, ideamine: IdeaMineResource, results: list) -> Iterator[Any]:
+        service, run_id = ideamine.service(), context.partition_key
+        try:
+            artifact = service.finish(run_id, config.phase, results)
+        except IdeaMineError as exc:
+            raise _fail(service, run_id, config.phase, exc) from exc
+        gate = artifact.gate
+        assert gate is not None
+        if gate.passed:
+            yield dg.Output(artifact, "result", metadata=gate_metadata(gate))
+        yield dg.AssetCheckResult(check_name=GATE_CHECK, passed=gate.passed,
+                                  severity=dg.AssetCheckSeverity.ERROR, metadata=gate_metadata(gate))
+        service.announce_gate(run_id, config.phase, gate)
+        if not gate.passed:
+            reasons = "; ".join(f"{r.code} {r.item}: {r.detail}" for r in gate.reasons)
+            raise dg.Failure(
+                f"gate of phase {config.phase} failed: score {gate.score:.2f} < {gate.threshold:.2f} ({reasons})",
+                allow_retries=False,
+            )
+
+    return _gate

@@ -1,0 +1,55 @@
+"""Resources: thin typed wrappers that build the core services for a step."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import dagster as dg
+
+from ideamine_core.agents.registry import agent_names, get_agent
+from ideamine_core.config.graph import PhaseGraph
+from ideamine_core.config.loader import load_phase_configs
+from ideamine_core.phase.service import PhaseService
+from ideamine_core.providers.base import Provider
+from ideamine_core.providers.offline import OfflineProvider
+from ideamine_core.storage.run_store import RunStore
+
+
+@cache
+def _load(config_dir: str, _stamp: tuple[tuple[str, int], ...]) -> PhaseGraph:
+    return load_phase_configs(Path(config_dir), known_agents=agent_names())
+
+
+def phase_graph(config_dir: str) -> PhaseGraph:
+    """The validated phase graph of `config_dir`, re-read whenever a YAML file changes."""
+    files = sorted(Path(config_dir).glob("*.y*ml"))
+    return _load(config_dir, tuple((f.name, f.stat().st_mtime_ns) for f in files))
+
+
+class IdeaMineResource(dg.ConfigurableResource):
+    """The run folder, the phase graph and the model provider, as one phase service."""
+
+    home: str = dg.Field(description="IdeaMine home folder (runs and artifacts live under it).")
+    config_dir: str = dg.Field(description="Folder of phase YAML files.")
+    model: str = dg.Field(default="offline", description="Default model, e.g. 'offline'.")
+    simulated_latency_seconds: float = dg.Field(
+        default=0.0, description="Benchmarks only: sleep this long in every offline agent call."
+    )
+
+    def store(self) -> RunStore:
+        """The run store under the home folder."""
+        return RunStore(Path(self.home) / "runs")
+
+    def provider(self) -> Provider:
+        """The model provider for this run."""
+        if self.model != "offline":
+            raise dg.Failure(
+                f"model {self.model!r} is not available yet; only 'offline' is supported",
+                allow_retries=False,
+            )
+        return OfflineProvider(latency_seconds=self.simulated_latency_seconds)
+
+    def service(self) -> PhaseService:
+        """A phase service wired to this resource's store, graph and provider."""
+        return PhaseService(phase_graph(self.config_dir), self.store(), self.provider(), get_agent)

@@ -1,0 +1,36 @@
+"""IdeaMine: turn a product idea into a release-ready package, orchestrated by Dagster."""
+
+from setuptools import find_packages, setup
+
+DAGSTER = "1.13.27"  # dagster 1.13.N pairs with its libraries 0.29.N; pin the set together
+DAGSTER_LIBS = "0.29.27"
+
+setup(
+    name="ideamine",
+    version="0.1.0",
+    description="Turn a product idea into a release-ready package, autonomously, on Dagster.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["ideamine_core", "ideamine_core.*", "ideamine_dagster", "ideamine_dagster.*"]),
+    package_data={"ideamine_core": ["templates/*", "agents/prompts/*"]},
+    include_package_data=True,
+    install_requires=[
+        f"dagster=={DAGSTER}",
+        f"dagster-webserver=={DAGSTER}",
+        f"dagster-postgres=={DAGSTER_LIBS}",
+        "pydantic>=2.7,<3",
+        "SQLAlchemy>=2.0.30,<2.1",
+        "redis>=5.0,<7",
+        "pandas>=2.1,<3",
+        "PyYAML>=6.0,<7",
+        "typer>=0.12,<1",
+        "rich>=13.7,<15",
+        "Jinja2>=3.1,<4",
+    ],
+    extras_require={
+        "test": ["pytest>=8,<10", "pytest-timeout>=2.3,<3", "ruff>=0.6,<1", "psutil>=5.9,<8"],
+        "k8s": [f"dagster-k8s=={DAGSTER_LIBS}"],
+    },
+    entry_points={"console_scripts": ["ideamine=ideamine_dagster.cli.app:main"]},
+)
