@@ -12,7 +12,9 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(include=["ideamine_core", "ideamine_core.*", "ideamine_dagster", "ideamine_dagster.*"]),
+    packages=find_packages(
+        include=["ideamine_core", "ideamine_core.*", "ideamine_dagster", "ideamine_dagster.*"]
+    ),
     package_data={"ideamine_core": ["templates/*", "agents/prompts/*"]},
     include_package_data=True,
     install_requires=[

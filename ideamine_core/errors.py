@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class RetryClass(str, Enum):
+class RetryClass(StrEnum):
     """How an error should be retried."""
 
     TRANSIENT = "transient"

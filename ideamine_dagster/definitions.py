@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from typing import Any
 
 import dagster as dg
 
@@ -30,9 +32,12 @@ def executor_for(name: str, max_concurrent: int = 8) -> dg.ExecutorDefinition:
 
 
 def build_definitions(
-    settings: Settings, executor: str = "multiprocess", simulated_latency_seconds: float = 0.0
+    settings: Settings,
+    executor: str = "multiprocess",
+    simulated_latency_seconds: float = 0.0,
+    resources: Mapping[str, Any] | None = None,
 ) -> dg.Definitions:
-    """The phase assets from `settings.config_dir`, the pipeline job and the resources."""
+    """The phase assets from `settings.config_dir`, the pipeline job and the resources (overridable)."""
     graph = phase_graph(str(settings.config_dir))
     home = str(settings.home)
     return dg.Definitions(
@@ -46,7 +51,8 @@ def build_definitions(
                 simulated_latency_seconds=simulated_latency_seconds,
             ),
             "artifact_io_manager": ArtifactIOManager(home=home),
-        },
+        }
+        | dict(resources or {}),
         executor=executor_for(executor),
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
 from ideamine_core.domain.artifact import PhaseArtifact
 from ideamine_core.storage.markdown import render_artifact
@@ -14,14 +15,14 @@ from ideamine_core.storage.run_store import RunStore
 class ArtifactIOManager(dg.ConfigurableIOManager):
     """Stores each phase asset under `<home>/runs/<idea>/artifacts/<phase>.{json,md}`."""
 
-    home: str = dg.Field(description="IdeaMine home folder.")
+    home: str = Field(description="IdeaMine home folder.")
 
     def _store(self) -> RunStore:
         return RunStore(Path(self.home) / "runs")
 
     def handle_output(self, context: dg.OutputContext, obj: PhaseArtifact) -> None:
         """Write the artifact and attach its content hash and path."""
-        path = self._store().save_artifact(obj, render_artifact(obj))
+        path = self._store().save_artifact(context.asset_partition_key, obj, render_artifact(obj))
         context.add_output_metadata(
             {
                 "content_hash": obj.hash(),

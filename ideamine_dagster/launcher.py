@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.instance.ref import InstanceRef  # not re-exported by `dagster`
 
 from ideamine_core.config.graph import PhaseGraph
 from ideamine_core.domain.idea import IdeaSubmission
@@ -39,10 +40,12 @@ def open_instance(settings: Settings) -> dg.DagsterInstance:
             f"cannot create the Dagster instance folder {home} ({exc.strerror})",
             fix="set IDEAMINE_HOME (or DAGSTER_HOME) to a writable folder",
         ) from exc
-    return dg.DagsterInstance.from_ref(dg.InstanceRef.from_dir(str(home)))
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
 
 
-def plan_phases(graph: PhaseGraph, store: RunStore, run_id: str | None, phases: list[str] | None) -> list[str]:
+def plan_phases(
+    graph: PhaseGraph, store: RunStore, run_id: str | None, phases: list[str] | None
+) -> list[str]:
     """Validate a phase selection; every dependency must be selected or already produced for the run."""
     selected = graph.select(phases) if phases else graph.order()
     missing = {

@@ -1,6 +1,7 @@
-"""Op factories for one phase: plan (fan-out), agent tasks, and fan-in + gate."""
+"""Op factories for one phase: plan (fan-out), agent tasks, and fan-in + gate.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: Dagster inspects the annotations of op functions.
+"""
 
 from collections.abc import Iterator
 from typing import Any
@@ -31,8 +32,12 @@ def plan_op(config: PhaseConfig, deps: list[str], dynamic: bool) -> dg.OpDefinit
     """The plan step: contexts for every agent, as dynamic outputs (fan-out) or one list."""
     out = dg.DynamicOut(AgentContext) if dynamic else dg.Out(list)
 
-    @dg.op(name=f"{config.phase}__plan", ins={d: dg.In() for d in deps}, out=out,
-           tags={"ideamine/phase": config.phase, "ideamine/step": "plan"})
+    @dg.op(
+        name=f"{config.phase}__plan",
+        ins={d: dg.In() for d in deps},
+        out=out,
+        tags={"ideamine/phase": config.phase, "ideamine/step": "plan"},
+    )
     def _plan(context: dg.OpExecutionContext, ideamine: IdeaMineResource, **upstream: Any) -> Iterator[Any]:
         service = ideamine.service()
         try:
@@ -62,8 +67,11 @@ def chained_agent_op(config: PhaseConfig, agent: str, index: int) -> dg.OpDefini
     """One step of a sequential phase: runs `agent` with the outputs of the agents before it."""
     ins = {"contexts": dg.In(list)} | ({"earlier": dg.In(list)} if index else {})
 
-    @dg.op(name=f"{config.phase}__{_snake(agent)}", ins=ins,
-           tags={"ideamine/phase": config.phase, "ideamine/step": "agent"})
+    @dg.op(
+        name=f"{config.phase}__{_snake(agent)}",
+        ins=ins,
+        tags={"ideamine/phase": config.phase, "ideamine/step": "agent"},
+    )
     def _chained(ideamine: IdeaMineResource, contexts: list, earlier: list | None = None) -> list:
         done = list(earlier or [])
         return [*done, ideamine.service().run_after(contexts[index], done)]
@@ -84,10 +92,15 @@ def iterate_op(config: PhaseConfig) -> dg.OpDefinition:
 def gate_op(config: PhaseConfig) -> dg.OpDefinition:
     """Fan-in and gate: yields the artifact, then the blocking check; a failed gate stores nothing."""
 
-    @dg.op(name=f"{config.phase}__gate", ins={"results": dg.In(list)},
-           out={"result": dg.Out(is_required=False, io_manager_key="artifact_io_manager"),
-                GATE_CHECK: dg.Out(is_required=False)},
-           tags={"ideamine/phase": config.phase, "ideamine/step": "gate"})
+    @dg.op(
+        name=f"{config.phase}__gate",
+        ins={"results": dg.In(list)},
+        out={
+            "result": dg.Out(is_required=False, io_manager_key="artifact_io_manager"),
+            GATE_CHECK: dg.Out(is_required=False),
+        },
+        tags={"ideamine/phase": config.phase, "ideamine/step": "gate"},
+    )
     def _gate(context: dg.OpExecutionContext, ideamine: IdeaMineResource, results: list) -> Iterator[Any]:
         service, run_id = ideamine.service(), context.partition_key
         try:
@@ -98,13 +111,18 @@ def gate_op(config: PhaseConfig) -> dg.OpDefinition:
         assert gate is not None
         if gate.passed:
             yield dg.Output(artifact, "result", metadata=gate_metadata(gate))
-        yield dg.AssetCheckResult(check_name=GATE_CHECK, passed=gate.passed,
-                                  severity=dg.AssetCheckSeverity.ERROR, metadata=gate_metadata(gate))
+        yield dg.AssetCheckResult(
+            check_name=GATE_CHECK,
+            passed=gate.passed,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata=gate_metadata(gate),
+        )
         service.announce_gate(run_id, config.phase, gate)
         if not gate.passed:
             reasons = "; ".join(f"{r.code} {r.item}: {r.detail}" for r in gate.reasons)
             raise dg.Failure(
-                f"gate of phase {config.phase} failed: score {gate.score:.2f} < {gate.threshold:.2f} ({reasons})",
+                f"gate of phase {config.phase} failed: score {gate.score:.2f} < {gate.threshold:.2f} "
+                f"({reasons})",
                 allow_retries=False,
             )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
 
 from ideamine_core.config.graph import PhaseGraph
@@ -13,8 +15,10 @@ from ideamine_dagster.partitions import IDEAS
 def _describe(config: PhaseConfig) -> str:
     parallelism = getattr(config.parallelism, "value", config.parallelism)
     agents = ", ".join(config.agent_names)
-    return f"{config.description}\n\nAgents: {agents}. Parallelism: {parallelism}. " \
-           f"Aggregation: {config.aggregation_strategy.value}."
+    return (
+        f"{config.description}\n\nAgents: {agents}. Parallelism: {parallelism}. "
+        f"Aggregation: {config.aggregation_strategy.value}."
+    )
 
 
 def _graph(config: PhaseConfig, check: dg.AssetCheckSpec) -> dg.GraphDefinition:
@@ -55,15 +59,23 @@ def _graph(config: PhaseConfig, check: dg.AssetCheckSpec) -> dg.GraphDefinition:
     )(compose)
 
 
-def build_phase_asset(config: PhaseConfig) -> dg.AssetsDefinition:
-    """One software-defined asset for a phase, its deps from `depends_on`, its gate as a check."""
-    check = dg.AssetCheckSpec(
+def _gate_spec(config: PhaseConfig) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
         GATE_CHECK,
         asset=config.phase,
         blocking=True,
         partitions_def=IDEAS,
-        description=f"Gate of {config.phase}: artifacts present and valid, score ≥ {config.gate.pass_threshold}.",
+        description=f"Gate of {config.phase}: artifacts present and valid, "
+        f"score ≥ {config.gate.pass_threshold}.",
     )
+
+
+def build_phase_asset(config: PhaseConfig) -> dg.AssetsDefinition:
+    """One software-defined asset for a phase, its deps from `depends_on`, its gate as a check."""
+    with warnings.catch_warnings():
+        # Partitioned checks are a Dagster preview feature; we need them for per-idea gate status.
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        check = _gate_spec(config)
     return dg.AssetsDefinition.from_graph(
         _graph(config, check),
         keys_by_input_name={d: dg.AssetKey(d) for d in config.depends_on},
@@ -72,8 +84,12 @@ def build_phase_asset(config: PhaseConfig) -> dg.AssetsDefinition:
         check_specs=[check],
         group_name="ideamine",
         descriptions_by_output_name={"result": _describe(config)},
-        metadata_by_output_name={"result": {"parallelism": str(getattr(config.parallelism, "value", config.parallelism)),
-                                            "agents": ", ".join(config.agent_names)}},
+        metadata_by_output_name={
+            "result": {
+                "parallelism": str(getattr(config.parallelism, "value", config.parallelism)),
+                "agents": ", ".join(config.agent_names),
+            }
+        },
     )
 
 

@@ -6,6 +6,7 @@ from functools import cache
 from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
 from ideamine_core.agents.registry import agent_names, get_agent
 from ideamine_core.config.graph import PhaseGraph
@@ -30,10 +31,10 @@ def phase_graph(config_dir: str) -> PhaseGraph:
 class IdeaMineResource(dg.ConfigurableResource):
     """The run folder, the phase graph and the model provider, as one phase service."""
 
-    home: str = dg.Field(description="IdeaMine home folder (runs and artifacts live under it).")
-    config_dir: str = dg.Field(description="Folder of phase YAML files.")
-    model: str = dg.Field(default="offline", description="Default model, e.g. 'offline'.")
-    simulated_latency_seconds: float = dg.Field(
+    home: str = Field(description="IdeaMine home folder (runs and artifacts live under it).")
+    config_dir: str = Field(description="Folder of phase YAML files.")
+    model: str = Field(default="offline", description="Default model, e.g. 'offline'.")
+    simulated_latency_seconds: float = Field(
         default=0.0, description="Benchmarks only: sleep this long in every offline agent call."
     )
 

@@ -41,4 +41,6 @@ def run_agent(spec: AgentSpec, ctx: AgentContext, provider: Provider) -> AgentRe
         inputs=input_hashes(ctx),
         output_hash=content_hash(output),
     )
-    return AgentResult(agent=spec.name, phase=ctx.phase, output=output, provenance=provenance, iteration=ctx.iteration)
+    return AgentResult(
+        agent=spec.name, phase=ctx.phase, output=output, provenance=provenance, iteration=ctx.iteration
+    )

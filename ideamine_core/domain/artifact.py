@@ -55,15 +55,14 @@ class PhaseArtifact(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     phase: str
-    run_id: str
     results: list[AgentResult] = Field(description="Agent results, sorted by (iteration, agent).")
     aggregate: dict[str, Any]
     aggregation_strategy: str
     gate: GateResult | None = None
 
     def hash(self) -> str:
-        """Content hash of the artifact, excluding the run id so equal input gives equal hash."""
-        return content_hash(self.model_dump(mode="json", exclude={"run_id"}))
+        """Content hash of the artifact (it holds no run id or time, so equal input gives equal hash)."""
+        return content_hash(self.model_dump(mode="json"))
 
     def output_of(self, agent: str) -> dict[str, Any]:
         """The latest output of one agent; KeyError if it did not run."""
@@ -97,6 +96,19 @@ class GateResult(BaseModel):
     checked: dict[str, bool] = Field(
         default_factory=dict, description="Expected artifact → present and valid."
     )
+
+
+class EvidencePack(BaseModel):
+    """What a gate judged in one phase attempt: artifact hashes, the gate result and metrics."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phase: str
+    attempt: int
+    artifact_hash: str
+    artifacts: dict[str, str] = Field(description="Agent → output hash of the judged outputs.")
+    gate: GateResult
+    metrics: dict[str, float] = Field(default_factory=dict)
 
 
 PhaseArtifact.model_rebuild()

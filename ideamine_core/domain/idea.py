@@ -17,9 +17,7 @@ class IdeaSubmission(BaseModel):
 
     idea: str = Field(description="The product idea in plain language.")
     users: list[str] = Field(default_factory=list, description="Target users, e.g. 'remote teams'.")
-    constraints: list[str] = Field(
-        default_factory=list, description="Constraints, e.g. 'mobile-first'."
-    )
+    constraints: list[str] = Field(default_factory=list, description="Constraints, e.g. 'mobile-first'.")
 
     @field_validator("idea")
     @classmethod

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import re
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-_ISO_DURATION = re.compile(
-    r"^P(?!$)(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$"
-)
+_ISO_DURATION = re.compile(r"^P(?!$)(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-class Parallelism(str, Enum):
+class Parallelism(StrEnum):
     """How a phase dispatches its agents (an integer N means at most N at once)."""
 
     SEQUENTIAL = "sequential"
@@ -22,7 +20,7 @@ class Parallelism(str, Enum):
     ITERATIVE = "iterative"
 
 
-class Aggregation(str, Enum):
+class Aggregation(StrEnum):
     """How a phase fans its agents' results back in."""
 
     MERGE = "merge"

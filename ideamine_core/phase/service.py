@@ -10,7 +10,7 @@ from ideamine_core.agents.runner import run_agent
 from ideamine_core.agents.spec import AgentSpec
 from ideamine_core.config.graph import PhaseGraph
 from ideamine_core.domain.agent import AgentContext
-from ideamine_core.domain.artifact import AgentResult, GateResult, PhaseArtifact
+from ideamine_core.domain.artifact import AgentResult, EvidencePack, GateResult, PhaseArtifact
 from ideamine_core.domain.phase import Parallelism, PhaseConfig
 from ideamine_core.events import EventBus
 from ideamine_core.phase.fan_in import aggregate
@@ -60,12 +60,23 @@ class PhaseService:
         upstream.update(direct or {})
         submission = self.store.load_run(run_id).submission
         self.store.save_phase(run_id, PhaseRecord(phase=phase, status="running", started_at=time.time()))
-        self._emit("phase.started", run_id, phase, agents=config.agent_names,
-                   parallelism=str(getattr(config.parallelism, "value", config.parallelism)))
+        self._emit(
+            "phase.started",
+            run_id,
+            phase,
+            agents=config.agent_names,
+            parallelism=str(getattr(config.parallelism, "value", config.parallelism)),
+        )
         self._emit("phase.progress", run_id, phase, done=0, total=len(config.agents))
         return [
-            AgentContext(run_id=run_id, phase=phase, agent=ref.name, submission=submission,
-                         upstream=upstream, instruction=ref.instruction)
+            AgentContext(
+                run_id=run_id,
+                phase=phase,
+                agent=ref.name,
+                submission=submission,
+                upstream=upstream,
+                instruction=ref.instruction,
+            )
             for ref in config.agents
         ]
 
@@ -80,8 +91,14 @@ class PhaseService:
                 result = run_agent(spec, ctx, self.provider)
         else:
             result = run_agent(spec, ctx, self.provider)
-        self._emit("phase.agent.complete", ctx.run_id, ctx.phase, agent=ctx.agent,
-                   iteration=ctx.iteration, output_hash=result.provenance.output_hash)
+        self._emit(
+            "phase.agent.complete",
+            ctx.run_id,
+            ctx.phase,
+            agent=ctx.agent,
+            iteration=ctx.iteration,
+            output_hash=result.provenance.output_hash,
+        )
         if done is not None:
             self._emit("phase.progress", ctx.run_id, ctx.phase, done=done, total=len(config.agents))
         return result
@@ -107,8 +124,14 @@ class PhaseService:
                 previous[ctx.agent] = result.output
                 field = self.agents(ctx.agent).done_field
                 done = done or bool(field and result.output.get(field))
-            self._emit("phase.progress", first.run_id, first.phase, iteration=iteration + 1,
-                       max_iterations=config.max_iterations, done_signal=done)
+            self._emit(
+                "phase.progress",
+                first.run_id,
+                first.phase,
+                iteration=iteration + 1,
+                max_iterations=config.max_iterations,
+                done_signal=done,
+            )
             if done:
                 break
         return results
@@ -118,18 +141,36 @@ class PhaseService:
         config = self.config(phase)
         merged = aggregate(config.aggregation_strategy, results, config.custom_aggregator)
         ordered = sorted(results, key=lambda r: (r.iteration, r.agent))
-        artifact = PhaseArtifact(phase=phase, run_id=run_id, results=ordered, aggregate=merged,
-                                 aggregation_strategy=config.aggregation_strategy.value)
+        artifact = PhaseArtifact(
+            phase=phase,
+            results=ordered,
+            aggregate=merged,
+            aggregation_strategy=config.aggregation_strategy.value,
+        )
         self._emit("phase.ready", run_id, phase, results=len(results), artifact_hash=artifact.hash())
         gate = evaluate_artifacts(config, results, lambda name: self.agents(name).output_model)
         artifact.gate = gate
-        self._record(run_id, phase, artifact, gate)
+        record = self._record(run_id, phase, artifact, gate)
+        self.store.save_evidence(
+            run_id,
+            EvidencePack(
+                phase=phase,
+                attempt=gate.attempts,
+                artifact_hash=artifact.hash(),
+                artifacts={r.agent: r.provenance.output_hash for r in ordered},
+                gate=gate,
+                metrics={
+                    "agents": len(config.agents),
+                    "results": len(results),
+                    "duration_seconds": round(record.duration or 0.0, 3),
+                },
+            ),
+        )
         if not gate.passed:
-            self.store.save_artifact(artifact.model_copy(update={"phase": f"{phase}.failed"}),
-                                     render_artifact(artifact))
+            self.store.save_artifact(run_id, artifact, render_artifact(artifact), name=f"{phase}.failed")
         return artifact
 
-    def _record(self, run_id: str, phase: str, artifact: PhaseArtifact, gate: GateResult) -> None:
+    def _record(self, run_id: str, phase: str, artifact: PhaseArtifact, gate: GateResult) -> PhaseRecord:
         record = self.store.load_phase(run_id, phase) or PhaseRecord(phase=phase, status="running")
         record.status = "passed" if gate.passed else "failed"
         record.finished_at = time.time()
@@ -138,6 +179,7 @@ class PhaseService:
         record.artifact_hash = artifact.hash()
         record.detail = "; ".join(f"{r.code}: {r.item}" for r in gate.reasons)
         self.store.save_phase(run_id, record)
+        return record
 
     def announce_gate(self, run_id: str, phase: str, gate: GateResult) -> None:
         """Emit the gate outcome and phase completion, in that order."""

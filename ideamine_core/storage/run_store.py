@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ideamine_core.domain.artifact import PhaseArtifact
+from ideamine_core.domain.artifact import EvidencePack, PhaseArtifact
 from ideamine_core.domain.idea import IdeaSubmission
 from ideamine_core.errors import StorageError, UserInputError
 from ideamine_core.events import JsonlEventLog
@@ -114,7 +114,9 @@ class RunStore:
         """The run record; UserInputError if there is no such run."""
         path = self.run_dir(run_id) / "run.json"
         if not path.exists():
-            raise UserInputError(f"no run {run_id!r} in {self.runs_dir}", fix="list runs with `ideamine status`")
+            raise UserInputError(
+                f"no run {run_id!r} in {self.runs_dir}", fix="list runs with `ideamine status`"
+            )
         return RunRecord.model_validate_json(path.read_text(encoding="utf-8"))
 
     def list_runs(self) -> list[RunRecord]:
@@ -131,9 +133,11 @@ class RunStore:
         """Where a phase artifact lives."""
         return self.run_dir(run_id) / "artifacts" / f"{phase}{suffix}"
 
-    def save_artifact(self, artifact: PhaseArtifact, markdown: str) -> Path:
-        """Persist an artifact as JSON and Markdown; returns the JSON path."""
-        path = self.artifact_path(artifact.run_id, artifact.phase)
+    def save_artifact(
+        self, run_id: str, artifact: PhaseArtifact, markdown: str, name: str | None = None
+    ) -> Path:
+        """Persist an artifact as JSON and Markdown (named `name`, default its phase); returns the path."""
+        path = self.artifact_path(run_id, name or artifact.phase)
         atomic_write(path.with_suffix(".md"), markdown)
         atomic_write(path, artifact.model_dump_json(indent=2))
         return path
@@ -153,9 +157,22 @@ class RunStore:
                 fix=f"run that phase first, e.g. --phases {phase},...",
             ) from exc
 
+    def save_evidence(self, run_id: str, pack: EvidencePack) -> Path:
+        """Persist the evidence pack of one phase attempt."""
+        path = self.run_dir(run_id) / "evidence" / f"{pack.phase}.attempt{pack.attempt}.json"
+        atomic_write(path, pack.model_dump_json(indent=2))
+        return path
+
+    def load_evidence(self, run_id: str, phase: str, attempt: int = 1) -> EvidencePack:
+        """Read the evidence pack of one phase attempt."""
+        path = self.run_dir(run_id) / "evidence" / f"{phase}.attempt{attempt}.json"
+        return EvidencePack.model_validate_json(path.read_text(encoding="utf-8"))
+
     def save_phase(self, run_id: str, record: PhaseRecord) -> None:
         """Persist a phase record."""
-        atomic_write(self.run_dir(run_id) / "phases" / f"{record.phase}.json", record.model_dump_json(indent=2))
+        atomic_write(
+            self.run_dir(run_id) / "phases" / f"{record.phase}.json", record.model_dump_json(indent=2)
+        )
 
     def load_phase(self, run_id: str, phase: str) -> PhaseRecord | None:
         """A phase record, or None if the phase has not started."""

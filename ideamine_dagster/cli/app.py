@@ -23,9 +23,13 @@ from ideamine_dagster.definitions import EXECUTORS
 from ideamine_dagster.launcher import create_run, execute_run, open_instance, plan_phases
 from ideamine_dagster.resources import phase_graph
 
-app = typer.Typer(help="IdeaMine: turn a product idea into a release-ready package.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
-console = Console(highlight=False)
+app = typer.Typer(
+    help="IdeaMine: turn a product idea into a release-ready package.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console(highlight=False, soft_wrap=True)
 
 
 def _crash_log() -> Path | None:
@@ -47,9 +51,13 @@ def _submission(idea: str, users: list[str], constraints: list[str]) -> IdeaSubm
 def run(
     idea: Annotated[str, typer.Argument(help="The product idea, in quotes.")],
     users: Annotated[list[str], typer.Option("--users", "-u", help="Target users (repeatable).")] = [],  # noqa: B006
-    constraint: Annotated[list[str], typer.Option("--constraint", "-c", help="A constraint (repeatable).")] = [],  # noqa: B006
+    constraint: Annotated[
+        list[str], typer.Option("--constraint", "-c", help="A constraint (repeatable).")
+    ] = [],  # noqa: B006
     phases: Annotated[str | None, typer.Option(help="Comma-separated phases for a partial run.")] = None,
-    executor: Annotated[str, typer.Option(help=f"Dagster executor: {', '.join(EXECUTORS)}.")] = "multiprocess",
+    executor: Annotated[
+        str, typer.Option(help=f"Dagster executor: {', '.join(EXECUTORS)}.")
+    ] = "multiprocess",
 ) -> None:
     """Run the pipeline for an idea on the embedded default (or configured) instance."""
     submission = _submission(idea, users, constraint)
@@ -59,7 +67,9 @@ def run(
     graph = phase_graph(str(settings.config_dir))
     wanted = [p.strip() for p in phases.split(",") if p.strip()] if phases is not None else None
     if wanted == []:
-        raise UserInputError("--phases is empty", fix=f"list phases, e.g. --phases {','.join(graph.order()[:2])}")
+        raise UserInputError(
+            "--phases is empty", fix=f"list phases, e.g. --phases {','.join(graph.order()[:2])}"
+        )
     store = RunStore(settings.runs_dir)
     selected = plan_phases(graph, store, None, wanted)
     store.check_writable()
@@ -75,7 +85,9 @@ def run(
     if not success:
         failed = [p for p, r in records.items() if r and r.status in ("failed", "error")]
         detail = "; ".join(f"{p}: {records[p].detail}" for p in failed if records[p]) or "see the Dagster run"
-        raise fail(f"run {record.run_id} did not complete ({detail}). Inspect it with `ideamine ui`", FAILURE_EXIT)
+        raise fail(
+            f"run {record.run_id} did not complete ({detail}). Inspect it with `ideamine ui`", FAILURE_EXIT
+        )
 
 
 @app.command()
@@ -86,7 +98,7 @@ def status(limit: Annotated[int, typer.Option(help="How many runs to list.")] = 
     store = RunStore(settings.runs_dir)
     runs = store.list_runs()[:limit]
     if not runs:
-        console.print(f"no runs yet in {settings.runs_dir}; start one with `ideamine run \"your idea\"`")
+        console.print(f'no runs yet in {settings.runs_dir}; start one with `ideamine run "your idea"`')
         return
     table = Table(title=f"Recent runs in {settings.home}")
     for column in ("run", "created", "idea", "phases passed", "status"):
@@ -95,8 +107,15 @@ def status(limit: Annotated[int, typer.Option(help="How many runs to list.")] = 
         phases = {p: store.load_phase(rec.run_id, p) for p in rec.phases}
         passed = sum(1 for r in phases.values() if r and r.status == "passed")
         states = {r.status for r in phases.values() if r}
-        overall = ("failed" if states & {"failed", "error"} else "running" if "running" in states
-                   else "passed" if passed == len(rec.phases) else "incomplete")
+        overall = (
+            "failed"
+            if states & {"failed", "error"}
+            else "running"
+            if "running" in states
+            else "passed"
+            if passed == len(rec.phases)
+            else "incomplete"
+        )
         created = dt.datetime.fromtimestamp(rec.created_at).strftime("%Y-%m-%d %H:%M")
         idea = rec.submission.idea if len(rec.submission.idea) <= 48 else rec.submission.idea[:47] + "…"
         table.add_row(rec.run_id, created, idea, f"{passed}/{len(rec.phases)}", overall)
@@ -114,7 +133,17 @@ def ui(
     instance = open_instance(settings)
     env = os.environ | settings.as_env() | {"DAGSTER_HOME": str(instance.root_directory)}
     console.print(f"Dagster UI on http://{host}:{port} (instance {instance.root_directory})")
-    args = [sys.executable, "-m", "dagster_webserver", "-m", "ideamine_dagster.definitions", "-h", host, "-p", str(port)]
+    args = [
+        sys.executable,
+        "-m",
+        "dagster_webserver",
+        "-m",
+        "ideamine_dagster.definitions",
+        "-h",
+        host,
+        "-p",
+        str(port),
+    ]
     os.execvpe(sys.executable, args, env)
 
 

@@ -22,8 +22,12 @@ class PhaseProgress:
     def __init__(self, console: Console, graph: PhaseGraph, phases: list[str], log: JsonlEventLog) -> None:
         self.graph, self.log = graph, log
         self.progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description:<14}"), BarColumn(),
-            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console,
+            SpinnerColumn(),
+            TextColumn("{task.description:<14}"),
+            BarColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=console,
         )
         self.tasks: dict[str, TaskID] = {
             p: self.progress.add_task(p, total=len(graph.phases[p].agents) + 1, status="waiting", start=False)
@@ -58,10 +62,14 @@ class PhaseProgress:
         if task is None:
             return
         handlers: dict[str, Callable[[], None]] = {
-            "phase.started": lambda: (self.progress.start_task(task), self.progress.update(task, status="running")),
+            "phase.started": lambda: (
+                self.progress.start_task(task),
+                self.progress.update(task, status="running"),
+            ),
             "phase.agent.complete": lambda: self.progress.advance(task),
-            "phase.gate.passed": lambda: self.progress.update(task, completed=self.progress.tasks[task].total,
-                                                              status="[green]gate passed"),
+            "phase.gate.passed": lambda: self.progress.update(
+                task, completed=self.progress.tasks[task].total, status="[green]gate passed"
+            ),
             "phase.gate.failed": lambda: self.progress.update(task, status="[red]gate failed"),
         }
         handler = handlers.get(event.type)
@@ -79,6 +87,12 @@ def summary_table(phases: list[str], records: dict[str, PhaseRecord | None]) -> 
         status = rec.status if rec else "not run"
         score = f"{rec.gate_score:.2f} / {rec.threshold:.2f}" if rec and rec.gate_score is not None else "—"
         duration = f"{rec.duration:.1f}s" if rec and rec.duration is not None else "—"
-        table.add_row(phase, f"[{_STYLE.get(status, 'white')}]{status}[/]", score,
-                      str(rec.attempts) if rec else "—", duration, str(rec.artifacts) if rec else "—")
+        table.add_row(
+            phase,
+            f"[{_STYLE.get(status, 'white')}]{status}[/]",
+            score,
+            str(rec.attempts) if rec else "—",
+            duration,
+            str(rec.artifacts) if rec else "—",
+        )
     return table

@@ -65,6 +65,4 @@ class GeneratedTestSuite(AgentOutput):
 
     framework: str = Field(default="pytest", description="Test framework.")
     files: list[SourceFile] = Field(min_length=1, description="Test files, sorted by path.")
-    covered_story_ids: list[str] = Field(
-        default_factory=list, description="Stories with at least one test."
-    )
+    covered_story_ids: list[str] = Field(default_factory=list, description="Stories with at least one test.")

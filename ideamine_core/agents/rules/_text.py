@@ -17,7 +17,7 @@ STOPWORDS: frozenset[str] = frozenset(
 """Words that never count as keywords."""
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z]|\d|\b)|[A-Z]?[a-z]+|[A-Z]+|\d+")
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z]|\d|\b)|[A-Z]?[a-z0-9]+|[A-Z]+|\d+")
 _LEADING_VERBS = ("build", "create", "make", "develop", "design", "write", "launch")
 _INVARIANT = frozenset({"data", "news", "series", "species", "status", "sms", "analytics"})
 
@@ -74,6 +74,17 @@ def pascal(text: str) -> str:
 def human(name: str) -> str:
     """An entity name for prose: 'TaskList' -> 'task list'."""
     return " ".join(w.lower() for w in split_camel(name)) or name.lower()
+
+
+def with_article(phrase: str) -> str:
+    """'task' -> 'a task', 'item' -> 'an item' (by the first letter only)."""
+    return f"{'an' if phrase[:1].lower() in 'aeiou' else 'a'} {phrase}"
+
+
+def entity_words(entity: str, container: str | None = None) -> dict[str, str]:
+    """Template words for an entity: e, es, a_e and, for the container, c and a_c."""
+    e, c = human(entity), human(container or entity)
+    return {"e": e, "es": plural(e), "a_e": with_article(e), "c": c, "a_c": with_article(c)}
 
 
 def kebab(name: str) -> str:

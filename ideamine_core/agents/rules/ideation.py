@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from ideamine_core.agents.outputs._base import Action
 from ideamine_core.agents.outputs.ideation import (
     CompetitiveLandscape,
@@ -14,9 +16,12 @@ from ideamine_core.agents.outputs.ideation import (
 )
 from ideamine_core.agents.rules._ctx import Features, features, notes, output_of, segment
 from ideamine_core.agents.rules._domain import entity_names
-from ideamine_core.agents.rules._text import capitalize, human, numbered, plural, unique
+from ideamine_core.agents.rules._text import capitalize, entity_words, human, numbered, plural, unique
 from ideamine_core.agents.rules.intake import idea_spec_of
 from ideamine_core.domain.agent import AgentContext
+
+Kind = Literal["direct", "indirect", "substitute"]
+"""How a competitor competes."""
 
 __all__ = [
     "competitive",
@@ -27,7 +32,7 @@ __all__ = [
     "tech_stack_of",
 ]
 
-_COMPETITORS: dict[str, tuple[tuple[str, str], ...]] = {
+_COMPETITORS: dict[str, tuple[tuple[str, Kind], ...]] = {
     "productivity": (("Todoist", "direct"), ("Trello", "direct"), ("Paper lists", "substitute")),
     "communication": (("Slack", "direct"), ("Discord", "indirect"), ("Email", "substitute")),
     "commerce": (("Shopify", "direct"), ("Etsy", "indirect"), ("Social storefronts", "substitute")),
@@ -36,7 +41,7 @@ _COMPETITORS: dict[str, tuple[tuple[str, str], ...]] = {
     "finance": (("YNAB", "direct"), ("Bank apps", "indirect"), ("Spreadsheets", "substitute")),
     "events": (("Eventbrite", "direct"), ("Calendly", "indirect"), ("Phone calls", "substitute")),
 }
-_GENERIC_COMPETITORS = (
+_GENERIC_COMPETITORS: tuple[tuple[str, Kind], ...] = (
     ("Niche point solutions", "direct"),
     ("All-in-one suites", "indirect"),
     ("Spreadsheets and manual workarounds", "substitute"),
@@ -44,11 +49,11 @@ _GENERIC_COMPETITORS = (
 _NAMES = ("Alex", "Sam", "Priya", "Jordan", "Mei")
 
 _USE_CASES: tuple[tuple[Action, str, str], ...] = (
-    ("create", "Capture a new {e}", "{a} adds a {e} with its details so nothing is forgotten."),
+    ("create", "Capture a new {e}", "{a} adds {a_e} with its details so nothing is forgotten."),
     ("list", "Browse and find {es}", "{a} sees all {es} and finds the one they need."),
-    ("update", "Update a {e}", "{a} changes the details or progress of a {e}."),
-    ("delete", "Remove a {e}", "{a} deletes a {e} that is no longer relevant."),
-    ("collaborate", "Share a {c} with others", "{a} shares a {c} so others work on it too."),
+    ("update", "Update {a_e}", "{a} changes the details or progress of {a_e}."),
+    ("delete", "Remove {a_e}", "{a} deletes {a_e} that is no longer relevant."),
+    ("collaborate", "Share {a_c} with others", "{a} shares {a_c} so others work on it too."),
     ("realtime", "See changes from others live", "{a} sees {es} changed by others immediately."),
     ("offline", "Keep working offline", "{a} edits {es} offline; changes sync on reconnect."),
 )
@@ -112,7 +117,7 @@ def _use_cases(entities: list[str], personas: list[Persona], feats: Features) ->
             continue
         actor = personas[_ACTOR_INDEX.get(action, 1) % len(personas)].name
         entity = container if action == "collaborate" else primary
-        words = {"e": human(primary), "es": plural(human(primary)), "c": human(container)}
+        words = entity_words(primary, container)
         out.append(
             UseCase(
                 id=numbered("UC", len(out)),
@@ -228,15 +233,16 @@ def competitive(ctx: AgentContext) -> CompetitiveLandscape:
     competitors = [
         Competitor(
             name=name,
-            kind=kind,  # type: ignore[arg-type]
-            gap="no sync, no shared visibility, easy to lose" if kind == "substitute"
+            kind=kind,
+            gap="no sync, no shared visibility, easy to lose"
+            if kind == "substitute"
             else gaps[i % len(gaps)],
         )
         for i, (name, kind) in enumerate(rivals)
     ]
     positioning = (
         f"For {segment(ctx.submission)} who outgrow {rivals[-1][0].lower()}, "
-        f"{spec.title} is the {spec.category} tool that {_differentiators(feats)[0].lower()}."
+        f"{spec.title} is the {spec.category} tool built for them. {_differentiators(feats)[0]}."
     )
     return CompetitiveLandscape(competitors=competitors, positioning=positioning, notes=notes(ctx))
 

@@ -26,9 +26,24 @@ from ideamine_core.domain.idea import IdeaSubmission
 __all__ = ["classifier", "expander", "idea_spec_of", "validator"]
 
 _VAGUE = (
-    "simple", "easy", "fast", "intuitive", "smart", "better", "modern", "seamless", "powerful",
-    "user-friendly", "collaborative", "real-time", "sync", "scalable", "secure", "ai", "platform",
-)  # fmt: skip
+    "simple",
+    "easy",
+    "fast",
+    "intuitive",
+    "smart",
+    "better",
+    "modern",
+    "seamless",
+    "powerful",
+    "user-friendly",
+    "collaborative",
+    "real-time",
+    "sync",
+    "scalable",
+    "secure",
+    "ai",
+    "platform",
+)
 
 
 def _things(sub: IdeaSubmission) -> str:
@@ -49,7 +64,7 @@ def _qualifiers(feats: Features) -> list[str]:
 def classify(sub: IdeaSubmission) -> Classification:
     """Category, domain keywords, platforms and complexity of a submission."""
     feats = features(sub)
-    words = keywords(sub.idea) or keywords(" ".join(sub.users)) or ["product"]
+    words = keywords(sub.idea) or keywords(" ".join(sub.users)) or ["general"]
     hard = len(feats.hard_parts())
     complexity = "low" if hard <= 1 else "medium" if hard <= 3 else "high"
     platforms = ["mobile", "web"] if feats.mobile else ["web"]

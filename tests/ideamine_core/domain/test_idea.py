@@ -27,4 +27,7 @@ def test_idea_at_the_limit_is_accepted_and_items_are_trimmed() -> None:
 
 
 def test_slug_is_filesystem_safe() -> None:
-    assert IdeaSubmission(idea="Build a collaborative Todo app w/ real-time sync!").slug() == "collaborative-todo-w-real"
+    assert (
+        IdeaSubmission(idea="Build a collaborative Todo app w/ real-time sync!").slug()
+        == "collaborative-todo-w-real"
+    )

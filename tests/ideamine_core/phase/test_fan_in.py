@@ -13,8 +13,9 @@ from ideamine_core.phase.fan_in import aggregate
 
 
 def result(agent: str, output: dict, iteration: int = 0) -> AgentResult:
-    prov = Provenance(agent=agent, phase="p", provider="offline", model="m", generator_version="1",
-                      output_hash="sha256:x")
+    prov = Provenance(
+        agent=agent, phase="p", provider="offline", model="m", generator_version="1", output_hash="sha256:x"
+    )
     return AgentResult(agent=agent, phase="p", output=output, provenance=prov, iteration=iteration)
 
 

@@ -14,13 +14,17 @@ class Out(BaseModel):
     note: str = ""
 
 
-CONFIG = PhaseConfig(phase="p", agents=[{"name": "A"}, {"name": "B"}, {"name": "C"}, {"name": "D"}],
-                     gate={"pass_threshold": 0.75})
+CONFIG = PhaseConfig(
+    phase="p",
+    agents=[{"name": "A"}, {"name": "B"}, {"name": "C"}, {"name": "D"}],
+    gate={"pass_threshold": 0.75},
+)
 
 
 def result(agent: str, output: dict) -> AgentResult:
-    prov = Provenance(agent=agent, phase="p", provider="offline", model="m", generator_version="1",
-                      output_hash="sha256:x")
+    prov = Provenance(
+        agent=agent, phase="p", provider="offline", model="m", generator_version="1", output_hash="sha256:x"
+    )
     return AgentResult(agent=agent, phase="p", output=output, provenance=prov)
 
 
@@ -42,7 +46,9 @@ def test_output_with_only_empty_fields_is_not_counted() -> None:
         items: list[str] = []
         note: str = ""
 
-    gate = evaluate_artifacts(CONFIG, [result(a, {"items": [], "note": " "}) for a in "ABCD"], lambda _: Loose)
+    gate = evaluate_artifacts(
+        CONFIG, [result(a, {"items": [], "note": " "}) for a in "ABCD"], lambda _: Loose
+    )
     assert gate.score == 0 and {r.code for r in gate.reasons} == {"empty_artifact"}
 
 

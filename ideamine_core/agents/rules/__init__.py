@@ -1,0 +1,1 @@
+"""Offline rules: one module per phase, one deterministic function per agent (no network)."""
