@@ -31,7 +31,13 @@ setup(
         "Jinja2>=3.1,<4",
     ],
     extras_require={
-        "test": ["pytest>=8,<10", "pytest-timeout>=2.3,<3", "ruff>=0.6,<1", "psutil>=5.9,<8"],
+        "test": [
+            "pytest>=8,<10",
+            "pytest-timeout>=2.3,<3",
+            "ruff>=0.6,<1",
+            "psutil>=5.9,<8",
+            "openapi-spec-validator>=0.7,<0.10",
+        ],
         "k8s": [f"dagster-k8s=={DAGSTER_LIBS}"],
     },
     entry_points={"console_scripts": ["ideamine=ideamine_dagster.cli.app:main"]},

@@ -225,7 +225,8 @@ def test_entities_and_endpoints_match(chain: Chain) -> None:
 
 
 def test_openapi_document_is_valid(chain: Chain) -> None:
-    validator = pytest.importorskip("openapi_spec_validator")
+    import openapi_spec_validator as validator
+
     doc = out(chain, "architecture", "APIDesigner")["openapi"]
     validator.validate(doc)
     assert "/tasks/{id}" in doc["paths"]
