@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from ideamine_core.settings import Settings
+from ideamine_dagster.executor import threadpool_executor
 from ideamine_dagster.io_manager import ArtifactIOManager
 from ideamine_dagster.jobs import PIPELINE_JOB, pipeline_job
 from ideamine_dagster.phase_assets import build_phase_assets
 from ideamine_dagster.resources import IdeaMineResource, phase_graph
 
-EXECUTORS = ("multiprocess", "in_process")
+EXECUTORS = ("threadpool", "multiprocess", "in_process")
+DEFAULT_EXECUTOR = "threadpool"
 
 
 def executor_for(name: str, max_concurrent: int = 8) -> dg.ExecutorDefinition:
     """The named local executor; multiprocess uses forkserver with our modules preloaded."""
+    if name == "threadpool":
+        return threadpool_executor.configured({"max_concurrent": max_concurrent})
     if name == "in_process":
         return dg.in_process_executor
     if name == "multiprocess":
@@ -33,7 +38,7 @@ def executor_for(name: str, max_concurrent: int = 8) -> dg.ExecutorDefinition:
 
 def build_definitions(
     settings: Settings,
-    executor: str = "multiprocess",
+    executor: str = DEFAULT_EXECUTOR,
     simulated_latency_seconds: float = 0.0,
     resources: Mapping[str, Any] | None = None,
 ) -> dg.Definitions:
@@ -59,13 +64,33 @@ def build_definitions(
 
 def _from_env() -> dg.Definitions:
     latency = float(os.environ.get("IDEAMINE_SIMULATED_LATENCY") or 0)
-    executor = os.environ.get("IDEAMINE_EXECUTOR") or "multiprocess"
+    executor = os.environ.get("IDEAMINE_EXECUTOR") or DEFAULT_EXECUTOR
     return build_definitions(Settings.from_env(), executor, latency)
 
 
-def get_pipeline_job() -> dg.JobDefinition:
-    """The resolved pipeline job, rebuilt from the environment (used with `reconstructable`)."""
-    return _from_env().resolve_job_def(PIPELINE_JOB)
+def get_pipeline_job(
+    home: str, config_dir: str, model: str, executor: str, simulated_latency_seconds: float
+) -> dg.JobDefinition:
+    """The resolved pipeline job for explicit settings; step processes rebuild it from these arguments."""
+    settings = Settings(home=Path(home), config_dir=Path(config_dir), model=model)
+    return build_definitions(settings, executor, simulated_latency_seconds).resolve_job_def(PIPELINE_JOB)
+
+
+def reconstructable_pipeline_job(
+    settings: Settings, executor: str = DEFAULT_EXECUTOR, simulated_latency_seconds: float = 0.0
+) -> dg.ReconstructableJob:
+    """The pipeline job as a ReconstructableJob whose cache key includes the settings."""
+    return dg.build_reconstructable_job(
+        __name__,
+        get_pipeline_job.__name__,
+        reconstructable_kwargs={
+            "home": str(settings.home),
+            "config_dir": str(settings.config_dir),
+            "model": settings.model,
+            "executor": executor,
+            "simulated_latency_seconds": simulated_latency_seconds,
+        },
+    )
 
 
 @dg.definitions

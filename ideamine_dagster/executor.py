@@ -2,6 +2,7 @@
 
 import asyncio
 import ctypes
+import logging
 import os
 import queue
 import sys
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
+import dagster_shared
+import sqlalchemy
 from dagster._core.errors import DagsterExecutionInterruptedError
 from dagster._core.events import DagsterEvent, EngineEventData
 from dagster._core.execution.api import ExecuteRunWithPlanIterable
@@ -22,6 +25,7 @@ from dagster._core.execution.context.system import (
     StepExecutionContext,
 )
 from dagster._core.execution.context_creation_job import PlanExecutionContextManager
+from dagster._core.execution.plan import compute
 from dagster._core.execution.plan.active import ActiveExecution
 from dagster._core.execution.plan.execute_plan import _trigger_hook, dagster_event_sequence_for_step
 from dagster._core.execution.plan.instance_concurrency_context import InstanceConcurrencyContext
@@ -39,6 +43,13 @@ from dagster._utils.error import serializable_error_info_from_exc_info
 
 _POLL_SECONDS = 0.1  # how often the main loop looks for interrupts and due retries
 _INTERRUPTS = (KeyboardInterrupt, DagsterExecutionInterruptedError)
+_FRAMEWORK_PATHS = (
+    *(os.path.dirname(mod.__file__ or "") + os.sep for mod in (dg, dagster_shared, sqlalchemy, logging)),
+    threading.__file__,
+    queue.__file__,
+    __file__,
+)
+_COMPUTE_PATH = compute.__file__  # the module that calls op compute functions
 
 
 @dataclass(frozen=True)
@@ -80,12 +91,24 @@ def _run_step(
         events.put((step.key, _StepDone(error)))
 
 
-def _interrupt(thread: threading.Thread) -> None:
-    """Raise DagsterExecutionInterruptedError in `thread` at its next Python bytecode."""
-    if thread.ident is not None and thread.is_alive():
+def _interrupt_in_user_code(thread: threading.Thread) -> bool:
+    """Raise DagsterExecutionInterruptedError in `thread` if it runs op code now; True when done.
+
+    Like dagster, interrupt only user code: the op's compute must be on the stack and the innermost
+    frame outside dagster, storage and logging code, so no event write, lock or report is torn.
+    """
+    frame = sys._current_frames().get(thread.ident or -1)  # noqa: SLF001
+    if frame is None:
+        return True
+    if frame.f_code.co_filename.startswith(_FRAMEWORK_PATHS):
+        return False
+    while frame is not None and frame.f_code.co_filename != _COMPUTE_PATH:
+        frame = frame.f_back
+    if frame is not None:
         ctypes.pythonapi.PyThreadState_SetAsyncExc(
-            ctypes.c_ulong(thread.ident), ctypes.py_object(DagsterExecutionInterruptedError)
+            ctypes.c_ulong(thread.ident or 0), ctypes.py_object(DagsterExecutionInterruptedError)
         )
+    return frame is not None
 
 
 class _StepThreads:
@@ -97,6 +120,7 @@ class _StepThreads:
         self._active = active
         self._events: queue.SimpleQueue[tuple[str, DagsterEvent | _StepDone]] = queue.SimpleQueue()
         self._retries: dict[str, DagsterEvent] = {}
+        self._to_interrupt: set[str] = set()
         self.threads: dict[str, threading.Thread] = {}
         self.error: BaseException | None = None
 
@@ -111,6 +135,7 @@ class _StepThreads:
 
     def relay(self, timeout: float) -> Iterator[DagsterEvent]:
         """Wait up to `timeout`, yield queued step events and feed them to ActiveExecution."""
+        self.deliver_interrupts()
         dead = {key for key, thread in self.threads.items() if not thread.is_alive()}
         for key, item in self._drain(timeout):
             if isinstance(item, _StepDone):
@@ -130,9 +155,16 @@ class _StepThreads:
             self._active.verify_complete(self._job_context, key)
 
     def interrupt_all(self) -> None:
-        """Ask every running step to stop."""
-        for thread in self.threads.values():
-            _interrupt(thread)
+        """Mark every running step to be interrupted as soon as it is in user code."""
+        self._to_interrupt = set(self.threads)
+        self.deliver_interrupts()
+
+    def deliver_interrupts(self) -> None:
+        """Interrupt the marked steps that are in user code now; keep the others for the next poll."""
+        for key in list(self._to_interrupt):
+            thread = self.threads.get(key)
+            if thread is None or _interrupt_in_user_code(thread):
+                self._to_interrupt.discard(key)
 
     def _drain(self, timeout: float) -> list[tuple[str, DagsterEvent | _StepDone]]:
         """Wait up to `timeout` for one item, then take everything else already queued."""
@@ -241,7 +273,9 @@ class ThreadPoolStepExecutor(Executor):
             if steps.error is not None:
                 raise steps.error
             if interrupted:
-                yield DagsterEvent.engine_event(job_context, "Threadpool executor: interrupted all steps")
+                yield DagsterEvent.engine_event(
+                    job_context, "Threadpool executor: interrupted all steps", EngineEventData()
+                )
                 raise DagsterExecutionInterruptedError()
 
     @staticmethod

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -15,7 +13,7 @@ from ideamine_core.domain.idea import IdeaSubmission
 from ideamine_core.errors import StorageError, UserInputError
 from ideamine_core.settings import Settings
 from ideamine_core.storage.run_store import RunRecord, RunStore, atomic_write
-from ideamine_dagster.definitions import get_pipeline_job
+from ideamine_dagster.definitions import DEFAULT_EXECUTOR, reconstructable_pipeline_job
 from ideamine_dagster.jobs import phase_selection
 from ideamine_dagster.partitions import IDEAS
 
@@ -70,41 +68,25 @@ def create_run(settings: Settings, submission: IdeaSubmission, phases: list[str]
     return store.create(store.new_run_id(submission), submission, phases)
 
 
-@contextmanager
-def _environment(settings: Settings, executor: str, latency: float) -> Iterator[None]:
-    """Child step processes rebuild the definitions from these variables."""
-    wanted = settings.as_env() | {"IDEAMINE_EXECUTOR": executor, "IDEAMINE_SIMULATED_LATENCY": str(latency)}
-    saved = {k: os.environ.get(k) for k in wanted}
-    os.environ.update(wanted)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def execute_run(
     settings: Settings,
     instance: dg.DagsterInstance,
     record: RunRecord,
-    executor: str = "multiprocess",
+    executor: str = DEFAULT_EXECUTOR,
     simulated_latency_seconds: float = 0.0,
 ) -> tuple[str, bool]:
     """Execute the selected phases of `record` for its idea partition; returns (Dagster run id, success)."""
     instance.add_dynamic_partitions(IDEAS.name, [record.run_id])
-    with _environment(settings, executor, simulated_latency_seconds):
-        with dg.execute_job(
-            dg.reconstructable(get_pipeline_job),
-            instance=instance,
-            asset_selection=phase_selection(record.phases),
-            tags={"dagster/partition": record.run_id, "ideamine/run_id": record.run_id},
-            run_config=QUIET_LOGGERS,
-            raise_on_error=False,
-        ) as result:
-            outcome = (result.run_id, result.success)
+    job = reconstructable_pipeline_job(settings, executor, simulated_latency_seconds)
+    with dg.execute_job(
+        job,
+        instance=instance,
+        asset_selection=phase_selection(record.phases),
+        tags={"dagster/partition": record.run_id, "ideamine/run_id": record.run_id},
+        run_config=QUIET_LOGGERS,
+        raise_on_error=False,
+    ) as result:
+        outcome = (result.run_id, result.success)
     store = RunStore(settings.runs_dir)
     record.dagster_run_ids.append(outcome[0])
     store.save_run(record)

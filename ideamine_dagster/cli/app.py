@@ -19,7 +19,7 @@ from ideamine_core.settings import Settings
 from ideamine_core.storage.run_store import RunStore
 from ideamine_dagster.cli.errors import FAILURE_EXIT, fail, handle_errors
 from ideamine_dagster.cli.progress import PhaseProgress, summary_table
-from ideamine_dagster.definitions import EXECUTORS
+from ideamine_dagster.definitions import DEFAULT_EXECUTOR, EXECUTORS
 from ideamine_dagster.launcher import create_run, execute_run, open_instance, plan_phases
 from ideamine_dagster.resources import phase_graph
 
@@ -57,7 +57,7 @@ def run(
     phases: Annotated[str | None, typer.Option(help="Comma-separated phases for a partial run.")] = None,
     executor: Annotated[
         str, typer.Option(help=f"Dagster executor: {', '.join(EXECUTORS)}.")
-    ] = "multiprocess",
+    ] = DEFAULT_EXECUTOR,
 ) -> None:
     """Run the pipeline for an idea on the embedded default (or configured) instance."""
     submission = _submission(idea, users, constraint)

@@ -6,6 +6,7 @@ termination behave as on dagster's own executors. Overlap is read from the event
 (STEP_START/STEP_SUCCESS timestamps), not from wall time.
 """
 
+import asyncio
 import os
 import signal
 import time
@@ -30,12 +31,22 @@ def fan_out() -> Iterator[dg.DynamicOutput[str]]:
         yield dg.DynamicOutput(name, mapping_key=name)
 
 
-@dg.op(config_schema={"sleep": dg.Field(float, default_value=0.5), "fail": dg.Field(str, default_value="")})
+@dg.op(
+    config_schema={"sleep": dg.Field(float, default_value=0.5), "fail": dg.Field(str, default_value="")},
+    tags={"llm": "fake"},
+)
 def agent(context: dg.OpExecutionContext, name: str) -> str:
     """Stand in for an LLM call: sleep, or fail for the configured agent."""
     if name == context.op_config["fail"]:
         raise RuntimeError(f"agent {name} failed")
     time.sleep(context.op_config["sleep"])
+    return name
+
+
+@dg.op(name="agent")
+async def async_agent(name: str) -> str:
+    """Stand in for an async LLM client call."""
+    await asyncio.sleep(0.5)
     return name
 
 
@@ -49,6 +60,12 @@ def aggregate(names: list[str]) -> list[str]:
 def fanout_job() -> None:
     """Fan out to four agents and collect."""
     aggregate(fan_out().map(agent).collect())
+
+
+@dg.job(executor_def=threadpool_executor)
+def async_fanout_job() -> None:
+    """Fan out to four async agents and collect."""
+    aggregate(fan_out().map(async_agent).collect())
 
 
 @dg.op(retry_policy=dg.RetryPolicy(max_retries=2))
@@ -83,9 +100,12 @@ def long_agent() -> str:
 
 
 @dg.op
-def send_sigint() -> None:
-    """Simulate run termination: the run worker receives SIGINT."""
+def terminate_run(context: dg.OpExecutionContext) -> None:
+    """Terminate the run as the run launcher does: mark it canceling, then SIGINT the run worker."""
     time.sleep(0.3)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        raise RuntimeError("dagster is not capturing SIGINT here; sending it would stop pytest")
+    context.instance.report_run_canceling(context.dagster_run)
     os.kill(os.getpid(), signal.SIGINT)
 
 
@@ -93,7 +113,7 @@ def send_sigint() -> None:
 def terminated_job() -> None:
     """A long step next to one that terminates the run."""
     long_agent()
-    send_sigint()
+    terminate_run()
 
 
 @dg.op(out={"agg": dg.Out(), "gate": dg.Out()}, config_schema={"passed": bool})
@@ -126,6 +146,26 @@ def aggregate_for_idea(context: dg.OpExecutionContext, names: list[str]) -> dg.O
 def ideation() -> list[str]:
     """Partitioned phase asset."""
     return aggregate_for_idea(fan_out().map(agent).collect())
+
+
+def get_fanout_job() -> dg.JobDefinition:
+    """Module-level getter for reconstructable()."""
+    return fanout_job
+
+
+def get_async_fanout_job() -> dg.JobDefinition:
+    """Module-level getter for reconstructable()."""
+    return async_fanout_job
+
+
+def get_retry_job() -> dg.JobDefinition:
+    """Module-level getter for reconstructable()."""
+    return retry_job
+
+
+def get_terminated_job() -> dg.JobDefinition:
+    """Module-level getter for reconstructable()."""
+    return terminated_job
 
 
 def gated_job() -> dg.JobDefinition:
@@ -193,9 +233,14 @@ def _phase_config(graph: str, passed: bool) -> dict[str, Any]:
     return {"ops": {graph: {"ops": ops}}}
 
 
-def test_mapped_steps_run_concurrently(instance: dg.DagsterInstance) -> None:
+@pytest.mark.parametrize(
+    "job_fn", [pytest.param(get_fanout_job, id="sync"), pytest.param(get_async_fanout_job, id="async")]
+)
+def test_mapped_steps_run_concurrently(
+    instance: dg.DagsterInstance, job_fn: Callable[[], dg.JobDefinition]
+) -> None:
     start = time.monotonic()
-    with _run(instance, get_fanout_job) as result:
+    with _run(instance, job_fn) as result:
         elapsed = time.monotonic() - start
         assert result.success
         assert result.output_for_node("aggregate") == sorted(AGENTS)
@@ -204,13 +249,23 @@ def test_mapped_steps_run_concurrently(instance: dg.DagsterInstance) -> None:
     starts = [s for s, _ in intervals]
     assert max(starts) - min(starts) < 0.3
     assert _max_overlap(intervals) == 4
-    assert elapsed < 1.5  # one 0.5 s agent level plus overhead; in sequence it would be >= 2 s
+    assert max(e for _, e in intervals) - min(starts) < 1.5  # 4 x 0.5 s one after another: >= 2 s
+    assert elapsed < 10  # generous: the whole run, including run creation and sqlite writes
 
 
-def test_max_concurrent_bounds_overlap(instance: dg.DagsterInstance) -> None:
-    with _run(instance, get_fanout_job, {"execution": {"config": {"max_concurrent": 2}}}) as result:
+@pytest.mark.parametrize(
+    ("execution", "expected_overlap"),
+    [
+        ({"max_concurrent": 2}, 2),  # at most two steps in flight
+        ({"tag_concurrency_limits": [{"key": "llm", "value": "fake", "limit": 1}]}, 1),  # one per tag
+    ],
+)
+def test_concurrency_limits_bound_overlap(
+    instance: dg.DagsterInstance, execution: dict[str, Any], expected_overlap: int
+) -> None:
+    with _run(instance, get_fanout_job, {"execution": {"config": execution}}) as result:
         assert result.success
-    assert _max_overlap(_agent_intervals(instance, result.run_id)) == 2
+    assert _max_overlap(_agent_intervals(instance, result.run_id)) == expected_overlap
 
 
 def test_non_persistent_instance_is_accepted() -> None:
@@ -284,6 +339,7 @@ def test_termination_interrupts_running_steps(instance: dg.DagsterInstance) -> N
     with _run(instance, get_terminated_job) as result:
         assert not result.success
     assert time.monotonic() - start < 10  # long_agent would take 20 s if it were not interrupted
+    assert result.dagster_run.status == dg.DagsterRunStatus.CANCELED
     failures = {
         e.step_key: e.dagster_event.step_failure_data.error.cls_name
         for e in instance.all_logs(result.run_id, of_type=DagsterEventType.STEP_FAILURE)
@@ -294,18 +350,3 @@ def test_termination_interrupts_running_steps(instance: dg.DagsterInstance) -> N
 def test_max_concurrent_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         ThreadPoolStepExecutor(retries=RetryMode.ENABLED, max_concurrent=0)
-
-
-def get_fanout_job() -> dg.JobDefinition:
-    """Module-level getter for reconstructable()."""
-    return fanout_job
-
-
-def get_retry_job() -> dg.JobDefinition:
-    """Module-level getter for reconstructable()."""
-    return retry_job
-
-
-def get_terminated_job() -> dg.JobDefinition:
-    """Module-level getter for reconstructable()."""
-    return terminated_job

@@ -6,6 +6,7 @@ from typing import Any
 
 import yaml
 from conftest import DEMO
+from pipeline_helpers import run_phases
 
 from ideamine_core.agents.spec import AgentSpec
 from ideamine_core.domain.agent import AgentContext
@@ -13,7 +14,6 @@ from ideamine_core.providers.base import Provider
 from ideamine_core.providers.offline import OfflineProvider
 from ideamine_core.storage.run_store import RunStore
 from ideamine_dagster.resources import IdeaMineResource
-from pipeline_helpers import run_phases
 
 
 class PersonaBreaks(OfflineProvider):

@@ -9,13 +9,13 @@ import dagster as dg
 import pytest
 import yaml
 from conftest import DEMO
+from pipeline_helpers import run_phases
 
 from ideamine_core.agents.outputs.intake import IdeaSpec
 from ideamine_core.domain.artifact import PhaseArtifact, content_hash
 from ideamine_core.events import PHASE_EVENTS
 from ideamine_core.settings import Settings
 from ideamine_core.storage.run_store import RunStore
-from pipeline_helpers import run_phases
 
 ORDER = ["phase.started", "phase.progress", "phase.agent.complete", "phase.ready"]
 

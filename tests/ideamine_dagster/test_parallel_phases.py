@@ -1,15 +1,15 @@
-"""Under the multiprocess executor, parallel phases really overlap (scenario 10 and agent fan-out)."""
+"""Under the parallel executors, parallel phases really overlap (scenario 10 and agent fan-out)."""
 
 from __future__ import annotations
 
 import dagster as dg
 import pytest
 from conftest import DEMO
+from pipeline_helpers import run_phases
 
 from ideamine_core.settings import Settings
 from ideamine_core.storage.run_store import RunStore
 from ideamine_dagster.launcher import execute_run
-from pipeline_helpers import run_phases
 
 pytestmark = pytest.mark.slow
 TOLERANCE_SECONDS = 2.0
@@ -28,7 +28,15 @@ def _step_times(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[fl
     return {k: (starts[k], ends[k]) for k in starts if k in ends}
 
 
-def test_scenario_10_security_and_story_loop_start_together_after_build(settings: Settings, instance) -> None:
+def _failures(instance: dg.DagsterInstance, run_id: str) -> str:
+    failed = [r.dagster_event for r in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE)]
+    return "; ".join(f"{e.step_key}: {e.event_specific_data.error.message.strip()}" for e in failed)
+
+
+@pytest.mark.parametrize("executor", ["multiprocess", "threadpool"])
+def test_scenario_10_security_and_story_loop_start_together_after_build(
+    settings: Settings, instance, executor: str
+) -> None:
     run_id, upstream = run_phases(
         settings, instance, DEMO, phases=["intake", "ideation", "critique", "prd", "architecture"]
     )
@@ -38,7 +46,7 @@ def test_scenario_10_security_and_story_loop_start_together_after_build(settings
     dagster_run_id, success = execute_run(
         settings, instance, record, "multiprocess", simulated_latency_seconds=1.0
     )
-    assert success
+    assert success, _failures(instance, dagster_run_id)
     times = _step_times(instance, dagster_run_id)
     build_done = times["build.build__gate"][1]
     security, story = times["security.security__plan"][0], times["story_loop.story_loop__plan"][0]
