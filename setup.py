@@ -15,7 +15,14 @@ setup(
     packages=find_packages(
         include=["ideamine_core", "ideamine_core.*", "ideamine_dagster", "ideamine_dagster.*"]
     ),
-    package_data={"ideamine_core": ["templates/*", "agents/prompts/*"]},
+    package_data={
+        "ideamine_core": [
+            "templates/*",
+            "agents/prompts/*",
+            "storage/migrations/*",
+            "storage/migrations/versions/*",
+        ]
+    },
     include_package_data=True,
     install_requires=[
         f"dagster=={DAGSTER}",
@@ -29,6 +36,19 @@ setup(
         "typer>=0.12,<1",
         "rich>=13.7,<15",
         "Jinja2>=3.1,<4",
+        "alembic>=1.13,<2",
+        "psycopg[binary]>=3.2,<4",
+        "tenacity>=9.0,<10",
+        "pydantic-ai-slim[openai,anthropic]>=2.68,<3",
+        "genai-prices>=0.2.3,<0.3",
+        "opentelemetry-api>=1.30,<2",
+        "opentelemetry-sdk>=1.30,<2",
+        # the QA and security phases run these on the generated workspace
+        "pytest>=8,<10",
+        "coverage>=7.6,<8",
+        "bandit>=1.8,<2",
+        "detect-secrets>=1.5,<2",
+        "cyclonedx-bom>=7.0,<8",
     ],
     extras_require={
         "test": [
@@ -37,6 +57,9 @@ setup(
             "ruff>=0.6,<1",
             "psutil>=5.9,<8",
             "openapi-spec-validator>=0.7,<0.10",
+            "hypothesis>=6.100,<7",
+            "time-machine>=2.14,<4",
+            "pytest-httpserver>=1.1,<2",
         ],
         "k8s": [f"dagster-k8s=={DAGSTER_LIBS}"],
     },

@@ -16,29 +16,57 @@ def _default_config_dir() -> Path:
 
 
 class Settings(BaseModel):
-    """Where IdeaMine keeps its state and which model it uses."""
+    """Where IdeaMine keeps its state, which services it uses and which model it calls.
+
+    Secrets (API keys, the ledger signing key) are not settings: they are read from the
+    environment by the component that needs them, at the moment it needs them, and never stored.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    home: Path = Field(description="Home folder: runs, artifacts and the embedded Dagster instance.")
+    home: Path = Field(description="Home folder: runs, artifacts, embedded database and Dagster instance.")
     config_dir: Path = Field(description="Folder of phase YAML files.")
     model: str = Field(default="offline", description="Default model, 'provider:model' or 'offline'.")
+    model_base_url: str | None = Field(
+        default=None, description="Base URL of an OpenAI-compatible server (Ollama, vLLM, LM Studio)."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the IdeaMine database; None means SQLite under the home folder.",
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis URL for heartbeats and the event stream; None: database only."
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read IDEAMINE_HOME, IDEAMINE_CONFIG_DIR and IDEAMINE_MODEL, with embedded defaults."""
+        """Read IDEAMINE_HOME, IDEAMINE_CONFIG_DIR, IDEAMINE_MODEL, IDEAMINE_MODEL_BASE_URL,
+        DATABASE_URL and REDIS_URL, with embedded defaults."""
         env = os.environ if env is None else env
         home = Path(env.get("IDEAMINE_HOME") or DEFAULT_HOME).expanduser().absolute()
         config_dir = Path(env.get("IDEAMINE_CONFIG_DIR") or _default_config_dir()).absolute()
-        return cls(home=home, config_dir=config_dir, model=env.get("IDEAMINE_MODEL") or "offline")
+        return cls(
+            home=home,
+            config_dir=config_dir,
+            model=env.get("IDEAMINE_MODEL") or "offline",
+            model_base_url=env.get("IDEAMINE_MODEL_BASE_URL") or None,
+            database_url=env.get("DATABASE_URL") or None,
+            redis_url=env.get("REDIS_URL") or None,
+        )
 
     def as_env(self) -> dict[str, str]:
         """The environment variables that reproduce these settings in a child process."""
-        return {
+        env = {
             "IDEAMINE_HOME": str(self.home),
             "IDEAMINE_CONFIG_DIR": str(self.config_dir),
             "IDEAMINE_MODEL": self.model,
         }
+        optional = {
+            "IDEAMINE_MODEL_BASE_URL": self.model_base_url,
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+        }
+        return env | {k: v for k, v in optional.items() if v}
 
     @property
     def runs_dir(self) -> Path:
@@ -49,3 +77,8 @@ class Settings(BaseModel):
     def dagster_home(self) -> Path:
         """DAGSTER_HOME of the embedded instance."""
         return self.home / "dagster"
+
+    @property
+    def db_url(self) -> str:
+        """The database URL in use: DATABASE_URL, or the embedded SQLite file under the home folder."""
+        return self.database_url or f"sqlite:///{self.home / 'ideamine.db'}"

@@ -1,16 +1,25 @@
-"""Shared fixtures: a temporary IdeaMine home, a temporary Dagster instance, and a run helper."""
+"""Shared fixtures: a temporary IdeaMine home, a temporary Dagster instance, and service backends.
+
+Service-backed fixtures (PostgreSQL, Redis) use the real local services. Under ``CI=true`` a missing
+service fails the test, so a green CI means they really ran; elsewhere the test is skipped with a
+reason that says how to enable it.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pytest
+import sqlalchemy as sa
 
 from ideamine_core.domain.idea import IdeaSubmission
 from ideamine_core.settings import Settings
+from ideamine_core.storage.database import Database
 from ideamine_core.storage.run_store import RunStore
 
 REPO = Path(__file__).resolve().parent.parent
@@ -46,3 +55,91 @@ def instance() -> Iterator[dg.DagsterInstance]:
 def store(settings: Settings) -> RunStore:
     """The run store of the temporary home."""
     return RunStore(settings.runs_dir)
+
+
+PG_URL = os.environ.get("IDEAMINE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("IDEAMINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def service_missing(service: str, url: str, error: BaseException) -> None:
+    """Fail under CI=true, skip elsewhere, naming the service, the URL and how to enable it."""
+    what = f"{service} at {url} is not reachable ({type(error).__name__}: {error})"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what}; CI=true requires it", pytrace=False)
+    env = "IDEAMINE_TEST_PG_URL" if service == "PostgreSQL" else "IDEAMINE_TEST_REDIS_URL"
+    pytest.skip(f"{what}; start it or point {env} at one to run this test")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped after the test."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        service_missing("PostgreSQL", PG_URL, exc)
+    sep = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A fresh SQLite database file."""
+    return f"sqlite:///{tmp_path / 'ideamine.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Each backend in turn: the conformance suites run against SQLite and PostgreSQL."""
+    name = "sqlite_url" if request.param == "sqlite" else "pg_url"
+    return request.getfixturevalue(name)
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    """A migrated database on each backend."""
+    database = Database(db_url)
+    database.setup()
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The local Redis; keys the test creates should use a unique prefix (see `redis_prefix`)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        service_missing("Redis", REDIS_URL, exc)
+    finally:
+        client.close()
+    yield REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A unique key prefix; every key under it is deleted after the test."""
+    import redis
+
+    prefix = f"ideamine-test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

@@ -1,0 +1,90 @@
+"""The database layer: migrations create exactly the mapped schema, on SQLite and PostgreSQL.
+
+Also: transient errors are classified, SQLite writers do not see "database is locked", and an
+unreachable database is a ServiceUnavailableError that names the URL without its password.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from ideamine_core.errors import ServiceUnavailableError, StorageError
+from ideamine_core.storage.database import Database, normalize_url, redact_url
+from ideamine_core.storage.tables import METADATA, EventRow
+
+
+def test_migrated_schema_matches_the_table_mappings(db: Database) -> None:
+    with db.read() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), METADATA)
+    assert diff == []
+    assert db.current_revision() is not None
+
+
+def test_setup_twice_is_a_no_op(db: Database) -> None:
+    before = db.current_revision()
+    db.setup()
+    assert db.current_revision() == before
+
+
+def test_concurrent_writers_never_see_a_lock_error(db: Database) -> None:
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(40):
+                db.write(
+                    lambda c, i=i: c.execute(
+                        sa.insert(EventRow).values(
+                            event_id=f"w{n}-{i}", run_id="r", type="t", ts=float(i), data={}
+                        )
+                    )
+                )
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with db.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(EventRow)).scalar_one() == 320
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        # plain postgresql:// goes to psycopg 3, which we ship
+        ("postgresql://u:p@h/db", "postgresql+psycopg://u:p@h/db"),
+        ("postgres://u@h/db", "postgresql+psycopg://u@h/db"),
+        # explicit drivers and SQLite are left alone
+        ("postgresql+psycopg2://u@h/db", "postgresql+psycopg2://u@h/db"),
+        ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
+    ],
+)
+def test_normalize_url(url: str, expected: str) -> None:
+    assert normalize_url(url) == expected
+
+
+def test_redact_url_hides_the_password() -> None:
+    assert "s3cret" not in redact_url("postgresql+psycopg://user:s3cret@db.example:5432/x")
+
+
+def test_unreachable_postgres_is_a_clear_service_error() -> None:
+    db = Database("postgresql+psycopg://user:s3cret@127.0.0.1:1/nothing")
+    with pytest.raises(ServiceUnavailableError) as info:
+        db.setup()
+    text = info.value.explain()
+    assert "127.0.0.1:1" in text and "s3cret" not in text and "DATABASE_URL" in text
+
+
+def test_unsupported_backend_is_refused() -> None:
+    with pytest.raises(StorageError) as info:
+        Database("mysql://u@h/db")
+    assert "DATABASE_URL" in info.value.explain()
