@@ -61,3 +61,15 @@ class ModelOutputError(IdeaMineError):
 
 class PhaseFailedError(IdeaMineError):
     """A phase failed (agent error or gate failure) and stopped the run."""
+
+
+class StaleFencingTokenError(IdeaMineError):
+    """A write came from a worker whose lease was taken over (its fencing token is stale)."""
+
+    def __init__(self, task_id: str, token: int, current: int) -> None:
+        super().__init__(
+            f"task {task_id} wrote with fencing token {token}, but the current token is {current}: "
+            "its lease was taken over by another worker",
+            fix="nothing to do: the worker that holds the current lease continues the task",
+        )
+        self.task_id, self.token, self.current = task_id, token, current
