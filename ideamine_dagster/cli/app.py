@@ -5,19 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 
 from ideamine_core.domain.idea import IdeaSubmission
 from ideamine_core.errors import UserInputError
 from ideamine_core.settings import Settings
 from ideamine_core.storage.run_store import RunStore
-from ideamine_dagster.cli.errors import FAILURE_EXIT, fail, handle_errors
+from ideamine_dagster.cli.common import command, console
+from ideamine_dagster.cli.errors import FAILURE_EXIT, fail
 from ideamine_dagster.cli.progress import PhaseProgress, summary_table
 from ideamine_dagster.definitions import DEFAULT_EXECUTOR, EXECUTORS
 from ideamine_dagster.launcher import create_run, execute_run, open_instance, plan_phases
@@ -29,14 +28,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console(highlight=False, soft_wrap=True)
-
-
-def _crash_log() -> Path | None:
-    try:
-        return Settings.from_env().home / "logs" / f"crash-{os.getpid()}.log"
-    except ValidationError:
-        return None
 
 
 def _submission(idea: str, users: list[str], constraints: list[str]) -> IdeaSubmission:
@@ -47,7 +38,7 @@ def _submission(idea: str, users: list[str], constraints: list[str]) -> IdeaSubm
 
 
 @app.command()
-@handle_errors(_crash_log)
+@command
 def run(
     idea: Annotated[str, typer.Argument(help="The product idea, in quotes.")],
     users: Annotated[list[str], typer.Option("--users", "-u", help="Target users (repeatable).")] = [],  # noqa: B006
@@ -91,7 +82,7 @@ def run(
 
 
 @app.command()
-@handle_errors(_crash_log)
+@command
 def status(limit: Annotated[int, typer.Option(help="How many runs to list.")] = 20) -> None:
     """List recent runs with their phase statuses."""
     settings = Settings.from_env()
@@ -123,7 +114,7 @@ def status(limit: Annotated[int, typer.Option(help="How many runs to list.")] = 
 
 
 @app.command()
-@handle_errors(_crash_log)
+@command
 def ui(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
@@ -145,6 +136,20 @@ def ui(
         str(port),
     ]
     os.execvpe(sys.executable, args, env)
+
+
+COMMAND_MODULES: tuple[str, ...] = ()
+"""Modules under ideamine_dagster.cli whose `register(app)` adds their commands."""
+
+
+def _register_commands() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"ideamine_dagster.cli.{name}").register(app)
+
+
+_register_commands()
 
 
 def main() -> None:
