@@ -79,6 +79,11 @@ class Settings(BaseModel):
         return self.home / "dagster"
 
     @property
+    def embedded_database(self) -> bool:
+        """True when no DATABASE_URL is set and the SQLite file under the home folder is used."""
+        return self.database_url is None
+
+    @property
     def db_url(self) -> str:
         """The database URL in use: DATABASE_URL, or the embedded SQLite file under the home folder."""
         return self.database_url or f"sqlite:///{self.home / 'ideamine.db'}"

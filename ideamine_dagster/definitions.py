@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -15,6 +14,7 @@ from ideamine_dagster.io_manager import ArtifactIOManager
 from ideamine_dagster.jobs import PIPELINE_JOB, pipeline_job
 from ideamine_dagster.phase_assets import build_phase_assets
 from ideamine_dagster.resources import IdeaMineResource, phase_graph
+from ideamine_dagster.sensors import idea_inbox_sensor
 
 EXECUTORS = ("threadpool", "multiprocess", "in_process")
 DEFAULT_EXECUTOR = "threadpool"
@@ -48,12 +48,16 @@ def build_definitions(
     return dg.Definitions(
         assets=build_phase_assets(graph),
         jobs=[pipeline_job()],
+        sensors=[idea_inbox_sensor],
         resources={
             "ideamine": IdeaMineResource(
                 home=home,
                 config_dir=str(settings.config_dir),
                 model=settings.model,
                 simulated_latency_seconds=simulated_latency_seconds,
+                model_base_url=settings.model_base_url,
+                database_url=settings.database_url,
+                redis_url=settings.redis_url,
             ),
             "artifact_io_manager": ArtifactIOManager(home=home),
         }
@@ -68,11 +72,9 @@ def _from_env() -> dg.Definitions:
     return build_definitions(Settings.from_env(), executor, latency)
 
 
-def get_pipeline_job(
-    home: str, config_dir: str, model: str, executor: str, simulated_latency_seconds: float
-) -> dg.JobDefinition:
+def get_pipeline_job(settings_json: str, executor: str, simulated_latency_seconds: float) -> dg.JobDefinition:
     """The resolved pipeline job for explicit settings; step processes rebuild it from these arguments."""
-    settings = Settings(home=Path(home), config_dir=Path(config_dir), model=model)
+    settings = Settings.model_validate_json(settings_json)
     return build_definitions(settings, executor, simulated_latency_seconds).resolve_job_def(PIPELINE_JOB)
 
 
@@ -84,9 +86,7 @@ def reconstructable_pipeline_job(
         __name__,
         get_pipeline_job.__name__,
         reconstructable_kwargs={
-            "home": str(settings.home),
-            "config_dir": str(settings.config_dir),
-            "model": settings.model,
+            "settings_json": settings.model_dump_json(),
             "executor": executor,
             "simulated_latency_seconds": simulated_latency_seconds,
         },

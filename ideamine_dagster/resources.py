@@ -14,6 +14,7 @@ from ideamine_core.config.loader import load_phase_configs
 from ideamine_core.phase.service import PhaseService
 from ideamine_core.providers.base import Provider
 from ideamine_core.providers.offline import OfflineProvider
+from ideamine_core.settings import Settings
 from ideamine_core.storage.run_store import RunStore
 
 
@@ -37,6 +38,20 @@ class IdeaMineResource(dg.ConfigurableResource):
     simulated_latency_seconds: float = Field(
         default=0.0, description="Benchmarks only: sleep this long in every offline agent call."
     )
+    model_base_url: str | None = Field(default=None, description="OpenAI-compatible server base URL.")
+    database_url: str | None = Field(default=None, description="IdeaMine database; None: SQLite in home.")
+    redis_url: str | None = Field(default=None, description="Redis for heartbeats and event streams.")
+
+    def settings(self) -> Settings:
+        """These fields as core Settings."""
+        return Settings(
+            home=Path(self.home),
+            config_dir=Path(self.config_dir),
+            model=self.model,
+            model_base_url=self.model_base_url,
+            database_url=self.database_url,
+            redis_url=self.redis_url,
+        )
 
     def store(self) -> RunStore:
         """The run store under the home folder."""

@@ -230,6 +230,45 @@ class Database:
         self.engine.dispose()
 
 
+_opened: set[tuple[str, int]] = set()
+_opened_lock = threading.Lock()
+
+
+def open_database(url: str, *, embedded: bool) -> Database:
+    """The process-wide Database of `url`, ready to use.
+
+    The embedded SQLite database is migrated automatically (once per process). A configured
+    database (DATABASE_URL) must already be at the newest revision: migrating shared production
+    storage is an explicit step, ``ideamine db upgrade``.
+    """
+    db = Database.for_url(url)
+    key = (db.url, os.getpid())
+    with _opened_lock:
+        if key in _opened:
+            return db
+        if embedded:
+            db.setup()
+        else:
+            current, head = db.current_revision(), head_revision()
+            if current != head:
+                raise StorageError(
+                    f"the database {redact_url(db.url)} is at schema revision {current or 'none'}, "
+                    f"not {head}",
+                    fix="run `ideamine db upgrade` once to create or migrate the schema",
+                )
+        _opened.add(key)
+    return db
+
+
+def head_revision() -> str:
+    """The newest schema revision shipped with this version of IdeaMine."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None
+    return head
+
+
 def alembic_config(url: str) -> Any:
     """An Alembic Config pointing at our migrations for `url` (usable by the alembic CLI too)."""
     from alembic.config import Config

@@ -338,12 +338,18 @@ class CircuitBreakerRow(Base):
 
 
 class IdeaInboxRow(Base):
-    """An idea submitted for the inbox sensor; `idea_key` (idea hash + attempt) gives one run per key."""
+    """An idea submitted for the inbox sensor; `idea_key` (content hash + attempt) gives one run per key.
+
+    `seq` orders submissions; the sensor's cursor is the last `seq` it turned into run requests.
+    """
 
     __tablename__ = "idea_inbox"
-    __table_args__ = (sa.Index(None, "status"),)
+    __table_args__ = (sa.Index(None, "content_hash"),)
 
-    idea_key: Mapped[str] = mapped_column(sa.String(120), primary_key=True)
+    seq: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    idea_key: Mapped[str] = mapped_column(sa.String(120), unique=True)
+    content_hash: Mapped[str] = mapped_column(sa.String(80))
+    attempt: Mapped[int] = mapped_column(default=1)
     submission: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(sa.String(32), default="pending")
     run_id: Mapped[str | None] = mapped_column(sa.String(100))

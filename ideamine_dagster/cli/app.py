@@ -8,14 +8,12 @@ import sys
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.table import Table
 
-from ideamine_core.domain.idea import IdeaSubmission
 from ideamine_core.errors import UserInputError
 from ideamine_core.settings import Settings
 from ideamine_core.storage.run_store import RunStore
-from ideamine_dagster.cli.common import command, console
+from ideamine_dagster.cli.common import command, console, parse_submission
 from ideamine_dagster.cli.errors import FAILURE_EXIT, fail
 from ideamine_dagster.cli.progress import PhaseProgress, summary_table
 from ideamine_dagster.definitions import DEFAULT_EXECUTOR, EXECUTORS
@@ -28,13 +26,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-
-
-def _submission(idea: str, users: list[str], constraints: list[str]) -> IdeaSubmission:
-    try:
-        return IdeaSubmission(idea=idea, users=users, constraints=constraints)
-    except ValidationError as exc:
-        raise UserInputError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
 
 
 @app.command()
@@ -51,7 +42,7 @@ def run(
     ] = DEFAULT_EXECUTOR,
 ) -> None:
     """Run the pipeline for an idea on the embedded default (or configured) instance."""
-    submission = _submission(idea, users, constraint)
+    submission = parse_submission(idea, users, constraint)
     if executor not in EXECUTORS:
         raise UserInputError(f"unknown executor {executor!r}", fix=f"use one of {', '.join(EXECUTORS)}")
     settings = Settings.from_env()
@@ -138,7 +129,7 @@ def ui(
     os.execvpe(sys.executable, args, env)
 
 
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("submit",)
 """Modules under ideamine_dagster.cli whose `register(app)` adds their commands."""
 
 

@@ -88,3 +88,20 @@ def test_unsupported_backend_is_refused() -> None:
     with pytest.raises(StorageError) as info:
         Database("mysql://u@h/db")
     assert "DATABASE_URL" in info.value.explain()
+
+
+def test_open_database_migrates_the_embedded_default(sqlite_url: str) -> None:
+    from ideamine_core.storage.database import head_revision, open_database
+
+    db = open_database(sqlite_url, embedded=True)
+    assert db.current_revision() == head_revision()
+
+
+def test_open_database_refuses_an_unmigrated_configured_database(pg_url: str) -> None:
+    from ideamine_core.storage.database import open_database
+
+    with pytest.raises(StorageError) as info:
+        open_database(pg_url, embedded=False)
+    assert "ideamine db upgrade" in info.value.explain()
+    Database(pg_url).setup()
+    assert open_database(pg_url, embedded=False).current_revision() is not None

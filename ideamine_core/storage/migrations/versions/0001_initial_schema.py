@@ -146,7 +146,10 @@ def upgrade() -> None:
 
     op.create_table(
         "idea_inbox",
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("idea_key", sa.String(length=120), nullable=False),
+        sa.Column("content_hash", sa.String(length=80), nullable=False),
+        sa.Column("attempt", sa.Integer(), nullable=False),
         sa.Column(
             "submission",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -156,10 +159,11 @@ def upgrade() -> None:
         sa.Column("run_id", sa.String(length=100), nullable=True),
         sa.Column("source", sa.String(length=32), nullable=False),
         sa.Column("created_at", sa.Double(), nullable=False),
-        sa.PrimaryKeyConstraint("idea_key", name=op.f("pk_idea_inbox")),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_idea_inbox")),
+        sa.UniqueConstraint("idea_key", name=op.f("uq_idea_inbox_idea_key")),
     )
     with op.batch_alter_table("idea_inbox", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_idea_inbox_status"), ["status"], unique=False)
+        batch_op.create_index(batch_op.f("ix_idea_inbox_content_hash"), ["content_hash"], unique=False)
 
     op.create_table(
         "kmap_frames",
