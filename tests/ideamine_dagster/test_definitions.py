@@ -56,20 +56,14 @@ def test_production_dagster_yaml_uses_postgres_keys_that_dagster_postgres_accept
     from dagster._config import process_config
     from dagster_postgres.utils import pg_config
 
-    for key, value in {
-        "USERNAME": "u",
-        "PASSWORD": "p",
-        "HOST": "127.0.0.1",
-        "DB": "d",
-        "PORT": "5432",
-    }.items():
-        monkeypatch.setenv(f"DAGSTER_PG_{key}", value)
+    monkeypatch.setenv("DAGSTER_PG_URL", "postgresql://u:p@127.0.0.1:5432/d")
     config = yaml.safe_load((REPO / "dagster.yaml").read_text())
     postgres = config["storage"]["postgres"]
     result = process_config(pg_config(), postgres)
     assert result.success, result.errors
-    assert result.value["postgres_db"]["port"] == 5432
+    assert result.value["postgres_url"] == "postgresql://u:p@127.0.0.1:5432/d"
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
+    assert config["run_monitoring"]["enabled"] is True
 
 
 def test_workspace_yaml_points_at_the_definitions_module() -> None:
