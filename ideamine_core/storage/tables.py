@@ -106,6 +106,8 @@ class HeartbeatRow(Base):
     interval_seconds: Mapped[float]
     progress: Mapped[float | None]
     seq: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    samples: Mapped[list[Any]] = mapped_column(default=list)
+    """Recent ``[beat_at, progress]`` pairs, newest last, for the supervisor's slope monitor."""
 
 
 class CheckpointRow(Base):
@@ -154,6 +156,9 @@ class TimerRow(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[float]
     fired_at: Mapped[float | None]
+    claim_owner: Mapped[str | None] = mapped_column(sa.String(200))
+    claim_expires_at: Mapped[float | None]
+    attempts: Mapped[int] = mapped_column(default=0)
 
 
 class AssumptionRow(Base):
@@ -335,6 +340,40 @@ class CircuitBreakerRow(Base):
     failures: Mapped[int] = mapped_column(default=0)
     opened_at: Mapped[float | None]
     updated_at: Mapped[float]
+    window_started_at: Mapped[float | None]
+    probe_started_at: Mapped[float | None]
+
+
+class SupervisorDecisionRow(Base):
+    """A supervisor decision (stall, no progress, ...) kept as an outbox until it was emitted."""
+
+    __tablename__ = "supervisor_decisions"
+    __table_args__ = (sa.Index(None, "run_id"), sa.Index(None, "emitted_at"))
+
+    decision_id: Mapped[str] = mapped_column(sa.String(300), primary_key=True)
+    run_id: Mapped[str] = mapped_column(sa.String(100))
+    phase: Mapped[str | None] = mapped_column(sa.String(64))
+    task_id: Mapped[str | None] = mapped_column(sa.String(200))
+    mode: Mapped[str] = mapped_column(sa.String(32))
+    strategy: Mapped[str] = mapped_column(sa.String(32))
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[float]
+    emitted_at: Mapped[float | None]
+
+
+class BudgetChargeRow(Base):
+    """One charge against a phase's budgets (a model call, a tool run, a wall-clock segment)."""
+
+    __tablename__ = "budget_charges"
+
+    run_id: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    phase: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    charge_key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    tokens: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    cost_usd: Mapped[float] = mapped_column(default=0.0)
+    tool_seconds: Mapped[float] = mapped_column(default=0.0)
+    wall_seconds: Mapped[float] = mapped_column(default=0.0)
+    created_at: Mapped[float]
 
 
 class IdeaInboxRow(Base):

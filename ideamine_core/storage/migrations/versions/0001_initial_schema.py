@@ -90,7 +90,42 @@ def upgrade() -> None:
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("opened_at", sa.Double(), nullable=True),
         sa.Column("updated_at", sa.Double(), nullable=False),
+        sa.Column("window_started_at", sa.Double(), nullable=True),
+        sa.Column("probe_started_at", sa.Double(), nullable=True),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_circuit_breakers")),
+    )
+    op.create_table(
+        "supervisor_decisions",
+        sa.Column("decision_id", sa.String(length=300), nullable=False),
+        sa.Column("run_id", sa.String(length=100), nullable=False),
+        sa.Column("phase", sa.String(length=64), nullable=True),
+        sa.Column("task_id", sa.String(length=200), nullable=True),
+        sa.Column("mode", sa.String(length=32), nullable=False),
+        sa.Column("strategy", sa.String(length=32), nullable=False),
+        sa.Column(
+            "payload",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("created_at", sa.Double(), nullable=False),
+        sa.Column("emitted_at", sa.Double(), nullable=True),
+        sa.PrimaryKeyConstraint("decision_id", name=op.f("pk_supervisor_decisions")),
+    )
+    with op.batch_alter_table("supervisor_decisions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_supervisor_decisions_run_id"), ["run_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_supervisor_decisions_emitted_at"), ["emitted_at"], unique=False)
+
+    op.create_table(
+        "budget_charges",
+        sa.Column("run_id", sa.String(length=100), nullable=False),
+        sa.Column("phase", sa.String(length=64), nullable=False),
+        sa.Column("charge_key", sa.String(length=200), nullable=False),
+        sa.Column("tokens", sa.BigInteger(), nullable=False),
+        sa.Column("cost_usd", sa.Double(), nullable=False),
+        sa.Column("tool_seconds", sa.Double(), nullable=False),
+        sa.Column("wall_seconds", sa.Double(), nullable=False),
+        sa.Column("created_at", sa.Double(), nullable=False),
+        sa.PrimaryKeyConstraint("run_id", "phase", "charge_key", name=op.f("pk_budget_charges")),
     )
     op.create_table(
         "events",
@@ -139,6 +174,11 @@ def upgrade() -> None:
         sa.Column("interval_seconds", sa.Double(), nullable=False),
         sa.Column("progress", sa.Double(), nullable=True),
         sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column(
+            "samples",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
         sa.PrimaryKeyConstraint("task_id", name=op.f("pk_heartbeats")),
     )
     with op.batch_alter_table("heartbeats", schema=None) as batch_op:
@@ -346,6 +386,9 @@ def upgrade() -> None:
         ),
         sa.Column("created_at", sa.Double(), nullable=False),
         sa.Column("fired_at", sa.Double(), nullable=True),
+        sa.Column("claim_owner", sa.String(length=200), nullable=True),
+        sa.Column("claim_expires_at", sa.Double(), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("timer_id", name=op.f("pk_timers")),
     )
     with op.batch_alter_table("timers", schema=None) as batch_op:
@@ -417,6 +460,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_events_run_id_id"))
 
     op.drop_table("events")
+    op.drop_table("budget_charges")
+    with op.batch_alter_table("supervisor_decisions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_supervisor_decisions_emitted_at"))
+        batch_op.drop_index(batch_op.f("ix_supervisor_decisions_run_id"))
+
+    op.drop_table("supervisor_decisions")
     op.drop_table("circuit_breakers")
     with op.batch_alter_table("checkpoints", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_checkpoints_run_id"))
