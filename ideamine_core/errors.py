@@ -73,3 +73,31 @@ class StaleFencingTokenError(IdeaMineError):
             fix="nothing to do: the worker that holds the current lease continues the task",
         )
         self.task_id, self.token, self.current = task_id, token, current
+
+
+class LeaseHeldError(IdeaMineError):
+    """A task's lease is held by another live worker, so it cannot be acquired now."""
+
+    retry_class = RetryClass.TRANSIENT
+
+    def __init__(self, task_id: str, owner: str, expires_at: float) -> None:
+        super().__init__(
+            f"task {task_id} is leased by {owner} until {expires_at:.3f} (epoch seconds)",
+            fix="wait for the lease to expire, or let the supervisor take the task over",
+        )
+        self.task_id, self.owner, self.expires_at = task_id, owner, expires_at
+
+
+class BudgetExceededError(IdeaMineError):
+    """A phase budget (tokens, tool minutes, wall-clock minutes or cost) is, or would be, exceeded."""
+
+    def __init__(
+        self, budget: str, limit: float, used: float, *, phase: str, requested: float = 0.0
+    ) -> None:
+        need = f"; the next call needs about {requested:g} more" if requested else ""
+        super().__init__(
+            f"phase {phase}: budget `{budget}` exhausted: used {used:g} of {limit:g}{need}",
+            fix=f"raise `budgets.{budget}` in {phase}.yaml or configure a cheaper model for the phase, "
+            "then `ideamine resume RUN`",
+        )
+        self.budget, self.limit, self.used, self.phase, self.requested = budget, limit, used, phase, requested
