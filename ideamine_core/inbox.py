@@ -91,6 +91,18 @@ class IdeaInbox:
         attempt = self.db.write(txn)
         return self.get(f"{digest}:{attempt}")
 
+    def find(self, submission: IdeaSubmission) -> InboxItem | None:
+        """The latest attempt of `submission`, or None if it was never submitted."""
+        table = IdeaInboxRow.__table__
+        with self.db.read() as conn:
+            row = conn.execute(
+                sa.select(table)
+                .where(table.c.content_hash == submission.content_hash())
+                .order_by(table.c.attempt.desc())
+                .limit(1)
+            ).first()
+        return _item(row) if row is not None else None
+
     def get(self, idea_key: str) -> InboxItem:
         """The item with `idea_key`; UserInputError when there is none."""
         with self.db.read() as conn:

@@ -129,6 +129,18 @@ def ui(
     os.execvpe(sys.executable, args, env)
 
 
+@app.command()
+@command
+def daemon() -> None:
+    """Start the Dagster daemon on the same instance: sensors (idea inbox, supervisor) and schedules."""
+    settings = Settings.from_env()
+    instance = open_instance(settings)
+    env = os.environ | settings.as_env() | {"DAGSTER_HOME": str(instance.root_directory)}
+    console.print(f"Dagster daemon on instance {instance.root_directory} (Ctrl-C to stop)")
+    args = [sys.executable, "-m", "dagster._daemon", "run", "-m", "ideamine_dagster.definitions"]
+    os.execvpe(sys.executable, args, env)
+
+
 COMMAND_MODULES: tuple[str, ...] = ("submit",)
 """Modules under ideamine_dagster.cli whose `register(app)` adds their commands."""
 

@@ -25,8 +25,9 @@ def submit(
     submission = parse_submission(idea, users, constraint)
     settings = Settings.from_env()
     inbox = IdeaInbox(open_database(settings.db_url, embedded=settings.embedded_database))
-    item = inbox.submit(submission, resubmit=resubmit)
-    verb = "queued" if item.status == "pending" else f"already {item.status}"
+    existing = None if resubmit else inbox.find(submission)
+    item = existing or inbox.submit(submission, resubmit=resubmit)
+    verb = f"already submitted ({item.status}; --resubmit runs it again)" if existing else "queued"
     console.print(f"idea {verb}: key {item.idea_key} · run {item.run_id} (attempt {item.attempt})")
     console.print("the idea_inbox sensor starts it; run `ideamine daemon` (and `ideamine ui` to watch)")
 

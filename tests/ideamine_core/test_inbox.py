@@ -23,6 +23,8 @@ def test_the_same_idea_twice_is_one_item(db: Database) -> None:
     first, second = inbox.submit(IDEA), inbox.submit(IDEA)
     assert first.idea_key == second.idea_key and first.run_id == second.run_id
     assert [i.idea_key for i in inbox.after(0)] == [first.idea_key]
+    assert inbox.find(IDEA) == first
+    assert inbox.find(IdeaSubmission(idea="Something never submitted")) is None
 
 
 def test_resubmit_opens_a_new_attempt_with_a_new_run(db: Database) -> None:
