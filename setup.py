@@ -60,6 +60,7 @@ setup(
             "hypothesis>=6.100,<7",
             "time-machine>=2.14,<4",
             "pytest-httpserver>=1.1,<2",
+            f"dagster-k8s=={DAGSTER_LIBS}",  # the deployment config in deploy/k8s is validated by tests
         ],
         "k8s": [f"dagster-k8s=={DAGSTER_LIBS}"],
     },

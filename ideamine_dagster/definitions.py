@@ -8,6 +8,7 @@ from typing import Any
 
 import dagster as dg
 
+from ideamine_core.errors import ConfigError
 from ideamine_core.settings import Settings
 from ideamine_dagster.executor import threadpool_executor
 from ideamine_dagster.io_manager import ArtifactIOManager
@@ -33,7 +34,26 @@ def executor_for(name: str, max_concurrent: int = 8) -> dg.ExecutorDefinition:
                 "start_method": {"forkserver": {"preload_modules": ["ideamine_dagster.definitions"]}},
             }
         )
-    raise ValueError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
+    if name == "k8s":
+        return _k8s_executor(max_concurrent)
+    raise ValueError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)} or k8s")
+
+
+K8S_STEP_CONFIG = {"env_config_maps": ["ideamine-env"], "env_secrets": ["ideamine-secrets"]}
+"""Step pods get the same settings and secrets as the run pod (see deploy/k8s/)."""
+
+
+def _k8s_executor(max_concurrent: int) -> dg.ExecutorDefinition:
+    try:
+        from dagster_k8s import k8s_job_executor
+    except ImportError as exc:  # the k8s extra is optional
+        raise ConfigError(
+            "IDEAMINE_EXECUTOR",
+            "k8s",
+            "the k8s executor needs dagster-k8s, which is not installed",
+            "pip install 'ideamine[k8s]' (see deploy/k8s/)",
+        ) from exc
+    return k8s_job_executor.configured(K8S_STEP_CONFIG | {"max_concurrent": max_concurrent})
 
 
 def build_definitions(
