@@ -36,6 +36,7 @@ setup(
         "typer>=0.12,<1",
         "rich>=13.7,<15",
         "Jinja2>=3.1,<4",
+        "psutil>=5.9,<8",
         "alembic>=1.13,<2",
         "psycopg[binary]>=3.2,<4",
         "tenacity>=9.0,<10",

@@ -12,7 +12,7 @@ from ideamine_core.config.graph import PhaseGraph
 from ideamine_core.domain.idea import IdeaSubmission
 from ideamine_core.errors import StorageError, UserInputError
 from ideamine_core.settings import Settings
-from ideamine_core.storage.run_store import RunRecord, RunStore, atomic_write
+from ideamine_core.storage.run_store import RunRecord, RunStore, WorkerInfo, atomic_write
 from ideamine_dagster.definitions import DEFAULT_EXECUTOR, reconstructable_pipeline_job
 from ideamine_dagster.jobs import phase_selection
 from ideamine_dagster.partitions import IDEAS
@@ -74,20 +74,74 @@ def execute_run(
     record: RunRecord,
     executor: str = DEFAULT_EXECUTOR,
     simulated_latency_seconds: float = 0.0,
+    reexecute_from: str | None = None,
 ) -> tuple[str, bool]:
-    """Execute the selected phases of `record` for its idea partition; returns (Dagster run id, success)."""
+    """Execute the selected phases of `record` for its idea partition; returns (Dagster run id, success).
+
+    With `reexecute_from` (a failed Dagster run of this idea), only the steps that did not succeed
+    run again; completed steps' outputs are reused.
+    """
     instance.add_dynamic_partitions(IDEAS.name, [record.run_id])
     job = reconstructable_pipeline_job(settings, executor, simulated_latency_seconds)
+    store = RunStore(settings.runs_dir)
+    record.worker = WorkerInfo.current()
+    store.save_run(record)
+    options = dg.ReexecutionOptions.from_failure(reexecute_from, instance) if reexecute_from else None
     with dg.execute_job(
         job,
         instance=instance,
-        asset_selection=phase_selection(record.phases),
+        asset_selection=None if options else phase_selection(record.phases),
+        reexecution_options=options,
+        # re-execution does not copy the partition tag (DAGSTER-NOTES §2e): always pass it
         tags={"dagster/partition": record.run_id, "ideamine/run_id": record.run_id},
         run_config=QUIET_LOGGERS,
         raise_on_error=False,
     ) as result:
         outcome = (result.run_id, result.success)
-    store = RunStore(settings.runs_dir)
     record.dagster_run_ids.append(outcome[0])
+    record.worker = None
     store.save_run(record)
     return outcome
+
+
+UNFINISHED = (
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+)
+
+
+def last_dagster_run(instance: dg.DagsterInstance, run_id: str) -> dg.DagsterRun | None:
+    """The newest Dagster run of an idea partition (including one whose worker was killed)."""
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(tags={"ideamine/run_id": run_id}), limit=1, ascending=False
+    )
+    return runs[0] if runs else None
+
+
+def resume_run(
+    settings: Settings, instance: dg.DagsterInstance, run_id: str, executor: str = DEFAULT_EXECUTOR
+) -> tuple[str | None, bool]:
+    """Continue a run that failed, was killed or paused: re-execute from failure; (run id, success).
+
+    A Dagster run still marked started whose worker process is gone (killed with SIGKILL, machine
+    restarted) is first marked failed, since Dagster's local launcher never notices that itself.
+    Returns (None, True) when the run had already completed.
+    """
+    store = RunStore(settings.runs_dir)
+    record = store.load_run(run_id)
+    parent = last_dagster_run(instance, run_id)
+    if parent is None:
+        return execute_run(settings, instance, record, executor)
+    if parent.status in UNFINISHED:
+        if record.worker is not None and record.worker.is_alive():
+            raise UserInputError(
+                f"run {run_id} is still executing in process {record.worker.pid}",
+                fix="wait for it to finish, or stop that process first",
+            )
+        instance.report_run_failed(parent, "its worker process died; marked failed by `ideamine resume`")
+        parent = instance.get_run_by_id(parent.run_id)
+    if parent is not None and parent.status == dg.DagsterRunStatus.SUCCESS:
+        return None, True
+    return execute_run(settings, instance, record, executor, reexecute_from=parent.run_id if parent else None)

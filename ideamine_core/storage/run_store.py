@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import socket
 import tempfile
 import time
 from pathlib import Path
 
+import psutil
 from pydantic import BaseModel, ConfigDict, Field
 
 from ideamine_core.domain.artifact import EvidencePack, PhaseArtifact
@@ -43,6 +45,30 @@ class PhaseRecord(BaseModel):
         return self.finished_at - self.started_at
 
 
+class WorkerInfo(BaseModel):
+    """The process that executes a run: enough to tell later whether it is still alive."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pid: int
+    host: str
+    started_at: float = Field(description="The process's own start time (psutil create_time).")
+
+    @classmethod
+    def current(cls) -> WorkerInfo:
+        """This process."""
+        return cls(pid=os.getpid(), host=socket.gethostname(), started_at=psutil.Process().create_time())
+
+    def is_alive(self) -> bool:
+        """True if this process still runs (same pid, same start time) on this host."""
+        if self.host != socket.gethostname():
+            return True  # cannot tell from here; the supervisor's heartbeats decide
+        try:
+            return abs(psutil.Process(self.pid).create_time() - self.started_at) < 1.0
+        except psutil.Error:
+            return False
+
+
 class RunRecord(BaseModel):
     """What was asked of a run: the submission, the phases and when."""
 
@@ -53,6 +79,9 @@ class RunRecord(BaseModel):
     created_at: float
     phases: list[str]
     dagster_run_ids: list[str] = Field(default_factory=list)
+    worker: WorkerInfo | None = Field(
+        default=None, description="The process executing the run now (to notice when it died)."
+    )
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -184,3 +213,22 @@ class RunStore:
     def event_log(self, run_id: str) -> JsonlEventLog:
         """The run's event log."""
         return JsonlEventLog(self.run_dir(run_id) / "events.jsonl")
+
+
+def run_status(record: RunRecord, phases: dict[str, PhaseRecord | None]) -> str:
+    """One word (or phrase) for a run: waiting for a person, failed, running, interrupted, passed, incomplete.
+
+    `interrupted` is a run whose worker process died while phases were running: `ideamine resume`
+    continues it. `waiting for a person` is a run whose gate escalated after its last attempt.
+    """
+    states = {r.status for r in phases.values() if r}
+    if "escalated" in states:
+        return "waiting for a person"
+    if states & {"failed", "error"}:
+        return "failed"
+    if "running" in states or (record.worker is not None and not states):
+        alive = record.worker is not None and record.worker.is_alive()
+        return "running" if alive else "interrupted"
+    if states == {"passed"} and len(phases) == len(record.phases) and None not in phases.values():
+        return "passed"
+    return "incomplete"

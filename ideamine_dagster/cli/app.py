@@ -12,12 +12,12 @@ from rich.table import Table
 
 from ideamine_core.errors import UserInputError
 from ideamine_core.settings import Settings
-from ideamine_core.storage.run_store import RunStore
+from ideamine_core.storage.run_store import RunStore, run_status
 from ideamine_dagster.cli.common import command, console, parse_submission
 from ideamine_dagster.cli.errors import FAILURE_EXIT, fail
 from ideamine_dagster.cli.progress import PhaseProgress, summary_table
 from ideamine_dagster.definitions import DEFAULT_EXECUTOR, EXECUTORS
-from ideamine_dagster.launcher import create_run, execute_run, open_instance, plan_phases
+from ideamine_dagster.launcher import create_run, execute_run, open_instance, plan_phases, resume_run
 from ideamine_dagster.resources import phase_graph
 
 app = typer.Typer(
@@ -60,16 +60,45 @@ def run(
     console.print(f"run [bold]{record.run_id}[/] · {len(selected)} phase(s) · model {settings.model}")
     with PhaseProgress(console, graph, selected, store.event_log(record.run_id)):
         dagster_run_id, success = execute_run(settings, instance, record, executor)
-    records = {p: store.load_phase(record.run_id, p) for p in selected}
-    console.print(summary_table(selected, records))
-    console.print(f"artifacts: {store.run_dir(record.run_id) / 'artifacts'}")
+    _finish(store, record.run_id, selected, dagster_run_id, success)
+
+
+def _finish(store: RunStore, run_id: str, phases: list[str], dagster_run_id: str, success: bool) -> None:
+    records = {p: store.load_phase(run_id, p) for p in phases}
+    console.print(summary_table(phases, records))
+    console.print(f"artifacts: {store.run_dir(run_id) / 'artifacts'}")
     console.print(f"dagster run: {dagster_run_id}")
     if not success:
         failed = [p for p, r in records.items() if r and r.status in ("failed", "error")]
         detail = "; ".join(f"{p}: {records[p].detail}" for p in failed if records[p]) or "see the Dagster run"
         raise fail(
-            f"run {record.run_id} did not complete ({detail}). Inspect it with `ideamine ui`", FAILURE_EXIT
+            f"run {run_id} did not complete ({detail}). Inspect it with `ideamine ui`; "
+            f"continue it with `ideamine resume {run_id}`",
+            FAILURE_EXIT,
         )
+
+
+@app.command()
+@command
+def resume(
+    run_id: Annotated[str, typer.Argument(help="The run to continue (see `ideamine status`).")],
+    executor: Annotated[
+        str, typer.Option(help=f"Dagster executor: {', '.join(EXECUTORS)}.")
+    ] = DEFAULT_EXECUTOR,
+) -> None:
+    """Continue a run that failed, was killed or waits for a person: completed phases are not re-run."""
+    settings = Settings.from_env()
+    store = RunStore(settings.runs_dir)
+    record = store.load_run(run_id)
+    graph = phase_graph(str(settings.config_dir))
+    instance = open_instance(settings)
+    console.print(f"resuming run [bold]{run_id}[/] · {len(record.phases)} phase(s)")
+    with PhaseProgress(console, graph, record.phases, store.event_log(run_id)):
+        dagster_run_id, success = resume_run(settings, instance, run_id, executor)
+    if dagster_run_id is None:
+        console.print(f"run {run_id} had already completed; nothing to resume")
+        return
+    _finish(store, record.run_id, record.phases, dagster_run_id, success)
 
 
 @app.command()
@@ -88,16 +117,7 @@ def status(limit: Annotated[int, typer.Option(help="How many runs to list.")] = 
     for rec in runs:
         phases = {p: store.load_phase(rec.run_id, p) for p in rec.phases}
         passed = sum(1 for r in phases.values() if r and r.status == "passed")
-        states = {r.status for r in phases.values() if r}
-        overall = (
-            "failed"
-            if states & {"failed", "error"}
-            else "running"
-            if "running" in states
-            else "passed"
-            if passed == len(rec.phases)
-            else "incomplete"
-        )
+        overall = run_status(rec, phases)
         created = dt.datetime.fromtimestamp(rec.created_at).strftime("%Y-%m-%d %H:%M")
         idea = rec.submission.idea if len(rec.submission.idea) <= 48 else rec.submission.idea[:47] + "…"
         table.add_row(rec.run_id, created, idea, f"{passed}/{len(rec.phases)}", overall)
