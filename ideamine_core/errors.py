@@ -101,3 +101,25 @@ class BudgetExceededError(IdeaMineError):
             "then `ideamine resume RUN`",
         )
         self.budget, self.limit, self.used, self.phase, self.requested = budget, limit, used, phase, requested
+
+
+class LedgerConflictError(IdeaMineError):
+    """A ledger write reused an idempotency key with different content (a bug in the key scheme)."""
+
+    def __init__(self, run_id: str, key: str) -> None:
+        super().__init__(
+            f"ledger of run {run_id}: idempotency key {key!r} was already used for a different entry",
+            fix="give each distinct ledger entry its own idempotency key (retries of one write share it)",
+        )
+        self.run_id, self.key = run_id, key
+
+
+class LedgerNotFoundError(UserInputError):
+    """A command named a run that has no ledger entries."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(
+            f"run {run_id} has no ledger entries in this database",
+            fix="check the run id with `ideamine status`, and DATABASE_URL if the run used another database",
+        )
+        self.run_id = run_id

@@ -16,6 +16,30 @@ down_revision: str | None = None
 branch_labels: str | None = None
 depends_on: str | None = None
 
+# The ledger is append-only: triggers refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL), so even
+# the table owner must drop a trigger, visibly, to tamper; the app role is not the owner (ledger.roles).
+LEDGER_GUARDS: dict[str, list[str]] = {
+    "postgresql": [
+        """CREATE OR REPLACE FUNCTION ideamine_ledger_append_only() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION 'the ledger is append-only: % refused', TG_OP
+                USING ERRCODE = 'insufficient_privilege';
+        END
+        $$""",
+        "CREATE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE ON ledger "
+        "FOR EACH ROW EXECUTE FUNCTION ideamine_ledger_append_only()",
+        "CREATE TRIGGER ledger_no_truncate BEFORE TRUNCATE ON ledger "
+        "FOR EACH STATEMENT EXECUTE FUNCTION ideamine_ledger_append_only()",
+    ],
+    "sqlite": [
+        "CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger "
+        "BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: UPDATE refused'); END",
+        "CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger "
+        "BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: DELETE refused'); END",
+    ],
+}
+
 
 def upgrade() -> None:
     """Apply this revision."""
@@ -244,6 +268,8 @@ def upgrade() -> None:
     with op.batch_alter_table("ledger", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_ledger_run_id_type"), ["run_id", "type"], unique=False)
         batch_op.create_index(batch_op.f("ix_ledger_ts"), ["ts"], unique=False)
+    for statement in LEDGER_GUARDS[op.get_bind().dialect.name]:
+        op.execute(statement)
 
     op.create_table(
         "model_calls",
@@ -442,6 +468,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_ledger_run_id_type"))
 
     op.drop_table("ledger")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS ideamine_ledger_append_only()")
     with op.batch_alter_table("kmap_frames", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_kmap_frames_run_id_phase"))
 
