@@ -21,6 +21,7 @@ setup(
             "agents/prompts/*",
             "storage/migrations/*",
             "storage/migrations/versions/*",
+            "dossier/templates/*",
         ]
     },
     include_package_data=True,
@@ -62,8 +63,10 @@ setup(
             "time-machine>=2.14,<4",
             "pytest-httpserver>=1.1,<2",
             f"dagster-k8s=={DAGSTER_LIBS}",  # the deployment config in deploy/k8s is validated by tests
+            "opentelemetry-exporter-otlp-proto-http>=1.30,<2",  # IDEAMINE_OTEL_EXPORTER=otlp is tested
         ],
         "k8s": [f"dagster-k8s=={DAGSTER_LIBS}"],
+        "otlp": ["opentelemetry-exporter-otlp-proto-http>=1.30,<2"],
     },
     entry_points={"console_scripts": ["ideamine=ideamine_dagster.cli.app:main"]},
 )
