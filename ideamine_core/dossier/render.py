@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 from ideamine_core.dossier.charts import STATUS_COLORS, cost_chart, gate_chart, timeline_chart
 from ideamine_core.dossier.model import Dossier
-from ideamine_core.errors import UserInputError
+from ideamine_core.errors import StorageError, UserInputError
 from ideamine_core.storage.run_store import RunStore, atomic_write
 
 FORMATS: tuple[str, ...] = ("html", "md", "json")
@@ -121,5 +121,10 @@ def write_dossier(dossier: Dossier, path: Path, fmt: str) -> Path:
     text = render(dossier, fmt)
     if path.is_dir():
         raise UserInputError(f"{path} is a folder", fix=f"name a file, e.g. {path / f'dossier.{fmt}'}")
-    atomic_write(path, text)
+    try:
+        atomic_write(path, text)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot write the dossier to {path} ({exc.strerror})", fix="choose a writable file with -o"
+        ) from exc
     return path

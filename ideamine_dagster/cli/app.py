@@ -161,7 +161,7 @@ def daemon() -> None:
     os.execvpe(sys.executable, args, env)
 
 
-COMMAND_MODULES: tuple[str, ...] = ("submit",)
+COMMAND_MODULES: tuple[str, ...] = ("submit", "dossier")
 """Modules under ideamine_dagster.cli whose `register(app)` adds their commands."""
 
 
