@@ -31,6 +31,7 @@ from ideamine_core.dossier.model import (
     DossierInputs,
     GateAttemptSummary,
     GeneratedCode,
+    PhaseCost,
     PhaseSummary,
     ProductSection,
     QualitySection,
@@ -270,7 +271,9 @@ def _provenance_models(folder: RunFolder) -> list[str]:
 
 def _phase_summary(folder: RunFolder, phase: str, inputs: DossierInputs) -> PhaseSummary:
     record = folder.phases.get(phase)
-    cost = inputs.phase_costs.get(phase) if inputs.phase_costs is not None else None
+    cost = None
+    if inputs.phase_costs is not None:  # supplied: a phase that ran without billed calls cost nothing
+        cost = inputs.phase_costs.get(phase) or (PhaseCost(cost_usd=0.0) if record else None)
     if inputs.gate_history is not None:
         history = inputs.gate_history.get(phase, [])
     else:

@@ -20,6 +20,7 @@ from ideamine_core.agents.outputs.qa import CoveragePlan, PerformanceBudgets, QA
 from ideamine_core.agents.outputs.release import DeploymentPlan, ReleaseNotes, RollbackPlan
 from ideamine_core.agents.outputs.security import Dependency, Finding, SBOMReport, Threat
 from ideamine_core.domain.idea import IdeaSubmission
+from ideamine_core.ledger.chain import Anchor
 
 DOSSIER_SCHEMA_VERSION = 1
 """Bumped whenever a field of `Dossier` changes meaning or is removed."""
@@ -66,17 +67,6 @@ class WaiverApplied(_Strict):
     owner: str = Field(description="Who granted it.")
     reason: str = Field(description="Why it was granted.")
     expires_at: float = Field(description="Expiry (epoch seconds).")
-
-
-class LedgerHead(_Strict):
-    """The signed head of the run's ledger chain, copied here so truncation is detectable."""
-
-    seq: int = Field(ge=0, description="Sequence number of the head entry.")
-    hash: str = Field(min_length=1, description="Hash of the head entry, e.g. 'sha256:…'.")
-    signature: str | None = Field(default=None, description="Signature over the head (hex or base64).")
-    algorithm: str | None = Field(default=None, description="'hmac-sha256' or 'ed25519'.")
-    key_id: str | None = Field(default=None, description="Identifier of the signing key (never the key).")
-    signed_at: float | None = Field(default=None, description="When the head was signed.")
 
 
 class WorkspaceInfo(_Strict):
@@ -127,7 +117,9 @@ class DossierInputs(_Strict):
         default=None, description="Phase → attempts (else the run folder's evidence packs)."
     )
     waivers: list[WaiverApplied] | None = Field(default=None, description="Waivers applied in the run.")
-    ledger_head: LedgerHead | None = Field(default=None, description="Signed head of the ledger.")
+    ledger_head: Anchor | None = Field(
+        default=None, description="Signed head of the ledger (`Ledger.sign_head` / `latest_anchor`)."
+    )
     workspace: WorkspaceInfo | None = Field(default=None, description="Workspace path and commit.")
     qa_report: QAReport | None = Field(default=None, description="Measured test results and coverage.")
     scanners: ScannerReport | None = Field(default=None, description="Real scanners' findings.")
@@ -255,7 +247,10 @@ class Dossier(_Strict):
     security: SecuritySection
     quality: QualitySection
     deployment: DeploymentSection
-    ledger_head: LedgerHead | None = Field(description="None when not supplied.")
+    ledger_head: Anchor | None = Field(
+        description="The ledger's signed head when compiled (None: not supplied); pass it back to "
+        "`Ledger.verify(run_id, anchor=...)` to detect truncation or rewriting since."
+    )
     artifacts: list[ArtifactStatus] = Field(description="Every expected artifact, present or not.")
     completeness_percent: float = Field(ge=0, le=100, description="Present / expected × 100, 1 decimal.")
     missing: list[str] = Field(description="Keys of the missing artifacts, in `artifacts` order.")
