@@ -108,6 +108,8 @@ class HeartbeatRow(Base):
     seq: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     samples: Mapped[list[Any]] = mapped_column(default=list)
     """Recent ``[beat_at, progress]`` pairs, newest last, for the supervisor's slope monitor."""
+    lag_seconds: Mapped[float] = mapped_column(default=0.0)
+    """How far `beat_at` may trail the worker's last beat (Redis backend: renewed every ttl / 2)."""
 
 
 class CheckpointRow(Base):

@@ -203,6 +203,7 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
+        sa.Column("lag_seconds", sa.Double(), nullable=False),
         sa.PrimaryKeyConstraint("task_id", name=op.f("pk_heartbeats")),
     )
     with op.batch_alter_table("heartbeats", schema=None) as batch_op:
