@@ -8,6 +8,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ideamine_core.domain.evidence import (  # GateReason lives there; re-exported here
+    FixPlan,
+    GateAttempt,
+    GateReason,
+    GuardResult,
+    QAVSummary,
+    WaiverUse,
+)
+
 
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys and no whitespace: the form every hash is taken over."""
@@ -72,16 +81,6 @@ class PhaseArtifact(BaseModel):
         raise KeyError(f"agent {agent!r} has no result in phase {self.phase!r}")
 
 
-class GateReason(BaseModel):
-    """One reason a gate lowered its score, naming the offending item."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    code: str = Field(description="Short machine code, e.g. 'missing_artifact', 'invalid_schema'.")
-    item: str = Field(description="The agent, artifact or field concerned.")
-    detail: str
-
-
 class GateResult(BaseModel):
     """A gate evaluation: score against threshold, pass or fail, and why."""
 
@@ -96,6 +95,11 @@ class GateResult(BaseModel):
     checked: dict[str, bool] = Field(
         default_factory=dict, description="Expected artifact → present and valid."
     )
+    guards: list[GuardResult] = Field(default_factory=list, description="Each guard's result.")
+    qav: QAVSummary | None = Field(default=None, description="Q/A/V clarification summary.")
+    waivers_applied: list[WaiverUse] = Field(default_factory=list)
+    history: list[GateAttempt] = Field(default_factory=list, description="Every attempt, first to last.")
+    escalate: bool = Field(default=False, description="Failed after the last attempt: a person must look.")
 
 
 class EvidencePack(BaseModel):
@@ -109,6 +113,11 @@ class EvidencePack(BaseModel):
     artifacts: dict[str, str] = Field(description="Agent → output hash of the judged outputs.")
     gate: GateResult
     metrics: dict[str, float] = Field(default_factory=dict)
+    guards: list[GuardResult] = Field(default_factory=list)
+    qav: QAVSummary | None = None
+    kmap_frame_ids: list[str] = Field(default_factory=list)
+    waivers_applied: list[WaiverUse] = Field(default_factory=list)
+    fix_applied: FixPlan | None = Field(default=None, description="The fix that produced this attempt.")
 
 
 PhaseArtifact.model_rebuild()
