@@ -123,3 +123,128 @@ class LedgerNotFoundError(UserInputError):
             fix="check the run id with `ideamine status`, and DATABASE_URL if the run used another database",
         )
         self.run_id = run_id
+
+
+# --- model calls (providers, cache, retry policy, fallback ladder) ---------------------------------
+
+
+class ModelConfigError(UserInputError):
+    """A model id, an API key or a model endpoint is wrong; found before any call is made."""
+
+
+class ModelRequestsDisabledError(ModelConfigError):
+    """A real-provider request was attempted while IDEAMINE_ALLOW_MODEL_REQUESTS forbids it."""
+
+
+class ModelCallError(IdeaMineError):
+    """A model call failed; says which provider and model, and whether and when to retry.
+
+    `non_retryable` stops the retry loop at once (the fallback ladder may still move on);
+    `retry_after` is how long the provider asked to wait, in seconds.
+    """
+
+    retry_class = RetryClass.TRANSIENT
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        model: str,
+        fix: str | None = None,
+        retry_after: float | None = None,
+        non_retryable: bool = False,
+    ) -> None:
+        super().__init__(message, fix=fix)
+        self.provider, self.model = provider, model
+        self.retry_after, self.non_retryable = retry_after, non_retryable
+
+
+class ModelHTTPError(ModelCallError):
+    """The provider answered with an HTTP error: 408/409/429/5xx are retryable, other 4xx are not."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        model: str,
+        status: int,
+        fix: str | None = None,
+        retry_after: float | None = None,
+        should_retry: bool | None = None,
+    ) -> None:
+        retryable = (status in (408, 409, 429) or status >= 500) if should_retry is None else should_retry
+        super().__init__(
+            message, provider=provider, model=model, fix=fix, retry_after=retry_after, non_retryable=not retryable
+        )
+        self.status, self.should_retry = status, should_retry
+        if status == 429:
+            self.retry_class = RetryClass.RATE_LIMIT
+        elif not retryable:
+            self.retry_class = RetryClass.FATAL
+
+
+class RateLimitedError(ModelHTTPError):
+    """The provider refused the request because a rate limit was reached (HTTP 429)."""
+
+    retry_class = RetryClass.RATE_LIMIT
+
+
+class ModelUnavailableError(ModelCallError):
+    """The provider could not be reached or did not answer in time (connection refused, timeout)."""
+
+
+class ContextLengthExceededError(ModelCallError):
+    """The input is longer than the model's context window; resending it unchanged cannot succeed."""
+
+    retry_class = RetryClass.FATAL
+
+    def __init__(self, message: str, *, provider: str, model: str, fix: str | None = None) -> None:
+        super().__init__(message, provider=provider, model=model, fix=fix, non_retryable=True)
+
+
+class ModelCallRefusedError(ModelCallError):
+    """The call guard (circuit breaker) refused to call this provider now; the ladder may move on."""
+
+    def __init__(self, message: str, *, provider: str, model: str, fix: str | None = None) -> None:
+        super().__init__(message, provider=provider, model=model, fix=fix, non_retryable=True)
+
+
+class ReplayMissError(ModelCallError):
+    """Replay mode: a request is not in the response cache, and replay never calls a provider."""
+
+    retry_class = RetryClass.FATAL
+
+    def __init__(self, message: str, *, provider: str, model: str, request_hash: str, fix: str) -> None:
+        super().__init__(message, provider=provider, model=model, fix=fix, non_retryable=True)
+        self.request_hash = request_hash
+
+
+class ModelOutputInvalidError(ModelOutputError):
+    """The model kept returning output that fails the agent's schema, after every repair attempt.
+
+    Carries the evidence: `attempts`, the last raw output, the last validation error and the tokens used.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        model: str,
+        attempts: int,
+        last_raw_output: str | None,
+        validation_error: str | None,
+        tokens_in: int,
+        tokens_out: int,
+    ) -> None:
+        raw = (last_raw_output or "")[:2000]
+        super().__init__(
+            f"{message}; after {attempts} attempt(s) the last output was: {raw!r}"
+            + (f" ({validation_error})" if validation_error else ""),
+            fix="raise the repair attempts, choose a stronger model, or simplify the agent's prompt",
+        )
+        self.provider, self.model, self.attempts = provider, model, attempts
+        self.last_raw_output, self.validation_error = last_raw_output, validation_error
+        self.tokens_in, self.tokens_out = tokens_in, tokens_out

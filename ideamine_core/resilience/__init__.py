@@ -1,0 +1,1 @@
+"""Resilience: retry policies, fallback ladder, breakers, budgets, checkpoints, heartbeats."""

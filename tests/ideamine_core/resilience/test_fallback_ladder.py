@@ -1,0 +1,81 @@
+"""The fallback ladder moves to the next model only on the classes it falls back on, recording each step."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from ideamine_core.errors import (
+    BudgetExceededError,
+    ContextLengthExceededError,
+    ModelHTTPError,
+    RateLimitedError,
+    RetryClass,
+)
+from ideamine_core.resilience.fallback_ladder import FallbackStep, LadderExhaustedError, walk_ladder
+
+
+def _scripted(outcomes: dict[str, BaseException | str]):  # type: ignore[no-untyped-def]
+    tried: list[str] = []
+
+    async def attempt(model: str, steps: list[FallbackStep]) -> str:
+        tried.append(model)
+        outcome = outcomes[model]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    return attempt, tried
+
+
+def test_server_errors_and_rate_limits_fall_back_and_are_recorded() -> None:
+    attempt, tried = _scripted(
+        {
+            "a:1": ModelHTTPError("a:1 answered HTTP 500", provider="a", model="1", status=500),
+            "a:2": RateLimitedError("a:2 answered HTTP 429", provider="a", model="2", status=429),
+            "b:3": "answer",
+        }
+    )
+    assert asyncio.run(walk_ladder(["a:1", "a:2", "b:3"], attempt)) == "answer"
+    assert tried == ["a:1", "a:2", "b:3"]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ModelHTTPError("401", provider="a", model="1", status=401),  # fatal: fix the key, not the model
+        ContextLengthExceededError("too long", provider="a", model="1"),  # the unsticker chunks the input
+        BudgetExceededError("cost_usd", 1.0, 1.0, phase="prd"),  # a refused call is not a model failure
+    ],
+)
+def test_other_errors_stop_the_ladder(error: BaseException) -> None:
+    attempt, tried = _scripted({"a:1": error, "b:2": "answer"})
+    with pytest.raises(type(error)):
+        asyncio.run(walk_ladder(["a:1", "b:2"], attempt))
+    assert tried == ["a:1"]
+
+
+def test_the_last_rungs_error_carries_every_step() -> None:
+    attempt, _ = _scripted(
+        {
+            "a:1": ModelHTTPError("a:1 answered HTTP 503", provider="a", model="1", status=503),
+            "b:2": ModelHTTPError("b:2 answered HTTP 502", provider="b", model="2", status=502),
+        }
+    )
+    with pytest.raises(ModelHTTPError) as info:
+        asyncio.run(walk_ladder(["a:1", "b:2"], attempt))
+    assert info.value.fallback_steps == [  # type: ignore[attr-defined]
+        FallbackStep(model="a:1", retry_class=RetryClass.TRANSIENT, error="a:1 answered HTTP 503")
+    ]
+
+
+def test_fallback_on_is_configurable_and_an_empty_ladder_is_an_error() -> None:
+    attempt, tried = _scripted(
+        {"a:1": RateLimitedError("429", provider="a", model="1", status=429), "b:2": "answer"}
+    )
+    with pytest.raises(RateLimitedError):
+        asyncio.run(walk_ladder(["a:1", "b:2"], attempt, fallback_on={RetryClass.TRANSIENT}))
+    assert tried == ["a:1"]
+    with pytest.raises(LadderExhaustedError):
+        asyncio.run(walk_ladder([], attempt))
