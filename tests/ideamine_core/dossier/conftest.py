@@ -1,0 +1,56 @@
+"""Real runs for the dossier tests: the `ideamine run` command on a temporary home, once per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ideamine_core.storage.run_store import RunStore
+
+IDEA = "Build a collaborative todo app with real-time sync"
+
+
+def ideamine_run(home: Path, *args: str) -> str:
+    """Run `ideamine run IDEA … args` offline on `home`; the new run's id."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IDEAMINE_", "DAGSTER_", "DATABASE_URL"))}
+    env |= {"IDEAMINE_HOME": str(home), "COLUMNS": "200", "NO_COLOR": "1"}
+    argv = ["run", IDEA, "--users", "remote teams", "--constraint", "mobile-first", *args]
+    proc = subprocess.run(
+        [sys.executable, "-m", "ideamine_dagster.cli", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    (run,) = RunStore(home / "runs").list_runs()
+    return run.run_id
+
+
+@pytest.fixture(scope="session")
+def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """(runs folder, run id) of a complete 13-phase offline run. Treat it as read-only."""
+    home = tmp_path_factory.mktemp("full") / "home"
+    return home / "runs", ideamine_run(home, "--executor", "in_process")
+
+
+@pytest.fixture(scope="session")
+def partial_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """(runs folder, run id) of a partial run: intake → prd only. Treat it as read-only."""
+    home = tmp_path_factory.mktemp("partial") / "home"
+    phases = "intake,ideation,critique,prd"
+    return home / "runs", ideamine_run(home, "--phases", phases, "--executor", "in_process")
+
+
+@pytest.fixture
+def full_copy(full_run: tuple[Path, str], tmp_path: Path) -> tuple[RunStore, str]:
+    """A private, editable copy of the full run."""
+    runs, run_id = full_run
+    shutil.copytree(runs / run_id, tmp_path / "runs" / run_id)
+    return RunStore(tmp_path / "runs"), run_id
