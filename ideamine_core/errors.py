@@ -248,3 +248,29 @@ class ModelOutputInvalidError(ModelOutputError):
         self.provider, self.model, self.attempts = provider, model, attempts
         self.last_raw_output, self.validation_error = last_raw_output, validation_error
         self.tokens_in, self.tokens_out = tokens_in, tokens_out
+
+
+# --- the code workspace, the sandbox and the scanners ---------------------------------------------
+
+
+class WorkspaceError(IdeaMineError):
+    """The run's code workspace (its files or its git repository) cannot be written or read."""
+
+
+class PathPolicyError(WorkspaceError):
+    """A proposed file path breaks the workspace path policy; `rule` names the rule it broke."""
+
+    retry_class = RetryClass.VALIDATION
+
+    def __init__(self, path: object, rule: str, reason: str, *, fix: str) -> None:
+        shown = repr(path) if len(repr(path)) <= 120 else repr(path)[:117] + "..."
+        super().__init__(f"workspace path {shown} rejected [{rule}]: {reason}", fix=fix)
+        self.path, self.rule, self.reason = path, rule, reason
+
+
+class SandboxError(IdeaMineError):
+    """The test sandbox could not be prepared or its command could not be started."""
+
+
+class ToolError(IdeaMineError):
+    """A scanner or test tool failed to run, timed out or produced output that cannot be read."""
