@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -39,6 +39,8 @@ class FindingsReport(AgentOutput):
     findings: list[Finding] = Field(default_factory=list, description="Findings, by location.")
     counts: dict[str, int] = Field(description="Number of findings per severity (all five keys).")
     summary: str = Field(min_length=1, description="One-line summary.")
+    tool: str = Field(default="", description="Scanner that produced the findings, e.g. 'bandit 1.9.4'.")
+    tool_seconds: float = Field(default=0.0, ge=0, description="Wall-clock seconds the scanner ran.")
 
 
 class SecretsReport(FindingsReport):
@@ -101,3 +103,6 @@ class SBOMReport(FindingsReport):
 
     format: str = Field(default="CycloneDX-1.5 (subset)", description="SBOM format.")
     components: list[SbomComponent] = Field(min_length=1, description="The app, then libraries.")
+    document: dict[str, Any] | None = Field(
+        default=None, description="The full CycloneDX JSON document, when a real SBOM tool made it."
+    )

@@ -19,12 +19,21 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 '''
 
-TEST_API_PY = '''"""API tests: routing, status codes and error messages (no sockets needed)."""
+TEST_API_PY = '''"""API tests: routing, status codes and errors; then the real HTTP server on loopback."""
 
-from __PKG__.api import ROUTES, route
+import http.client
+import json
+import threading
+import urllib.error
+import urllib.request
+
+import pytest
+
+from __PKG__.api import FEED, MAX_BODY, ROUTES, Handler, route
 from __PKG__.service import Store
 
 SAMPLE = __SAMPLE__
+PATCH = __PATCH__
 PATH = __PATH__
 
 
@@ -34,6 +43,20 @@ def test_create_then_get_round_trips() -> None:
     status, created = route("POST", PATH, dict(SAMPLE), store)
     assert status == 201
     assert route("GET", f"{PATH}/{created['id']}", None, store) == (200, created)
+
+
+def test_update_list_and_delete() -> None:
+    """PUT changes a record, GET lists it, DELETE removes it, and other methods are refused."""
+    store = Store()
+    _, created = route("POST", PATH, dict(SAMPLE), store)
+    item = f"{PATH}/{created['id']}"
+    status, updated = route("PUT", item, dict(PATCH), store)
+    assert status == 200 and all(updated[k] == v for k, v in PATCH.items())
+    assert route("GET", PATH, None, store) == (200, [updated])
+    assert route("DELETE", item, None, store) == (204, None)
+    assert route("GET", PATH, None, store) == (200, [])
+    status, payload = route("PATCH", item, {}, store)
+    assert status == 405 and "allowed methods" in payload["error"]
 
 
 def test_invalid_body_is_rejected_with_a_helpful_error() -> None:
@@ -55,6 +78,66 @@ def test_missing_record_is_not_found() -> None:
     status, payload = route("GET", f"{PATH}/missing-id", None, Store())
     assert status == 404
     assert "missing-id" in payload["error"]
+
+
+def test_change_feed_returns_changes_since_a_version() -> None:
+    """The sync feed lists changes after ?since=N and rejects a bad N (404 when there is no feed)."""
+    store = Store()
+    route("POST", PATH, dict(SAMPLE), store)
+    if FEED is None:
+        assert route("GET", "/changes", None, store)[0] == 404
+        return
+    status, changes = route("GET", f"/{FEED}?since=0", None, store)
+    assert status == 200 and [c["op"] for c in changes] == ["create"]
+    assert route("GET", f"/{FEED}?since=x", None, store)[0] == 400
+
+
+def _call(base: str, method: str, path: str, body: bytes | None = None) -> tuple[int, object]:
+    request = urllib.request.Request(base + path, data=body, method=method)
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+@pytest.fixture
+def server_url():
+    """The API served on an ephemeral loopback port for the duration of one test."""
+    from http.server import ThreadingHTTPServer
+
+    try:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    except OSError as exc:
+        pytest.skip(f"no loopback network here: {exc}")
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_http_server_round_trip(server_url: str) -> None:
+    """Over real HTTP: create, read back, delete; bad JSON gives 400."""
+    status, created = _call(server_url, "POST", PATH, json.dumps(SAMPLE).encode())
+    assert status == 201
+    assert _call(server_url, "GET", f"{PATH}/{created['id']}") == (200, created)
+    assert _call(server_url, "DELETE", f"{PATH}/{created['id']}") == (204, None)
+    status, payload = _call(server_url, "POST", PATH, b"{not json")
+    assert status == 400 and "not valid JSON" in payload["error"]
+
+
+def test_http_server_refuses_oversized_bodies(server_url: str) -> None:
+    """A declared body over MAX_BODY bytes is refused with 413 before anything is read."""
+    conn = http.client.HTTPConnection(server_url.removeprefix("http://"), timeout=5)
+    conn.putrequest("POST", PATH)
+    conn.putheader("Content-Length", str(MAX_BODY + 1))
+    conn.endheaders()
+    response = conn.getresponse()
+    assert response.status == 413 and "bytes" in json.loads(response.read())["error"]
+    conn.close()
 '''
 
 
@@ -233,7 +316,9 @@ def render_story_tests(pkg: str, entities: list[Entity], stories: list[UserStory
 def render_api_tests(pkg: str, entity: Entity, path: str) -> str:
     """tests/test_api.py: routing and error tests against the entity's collection `path`."""
     values = {f.name: sample(f) for f in entity.fields}
-    return render(TEST_API_PY, PKG=pkg, SAMPLE=repr(values), PATH=repr(path))
+    first = entity.fields[0]
+    patch = {first.name: changed(first, values[first.name])}
+    return render(TEST_API_PY, PKG=pkg, SAMPLE=repr(values), PATCH=repr(patch), PATH=repr(path))
 
 
 test_body.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
