@@ -53,8 +53,10 @@ class Lease:
 def insert_ignore(conn: Connection, table: sa.Table, values: dict[str, Any]) -> bool:
     """INSERT unless the primary key exists (idempotent on both backends); True if a row was added."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    result = conn.execute(dialect.insert(table).values(**values).on_conflict_do_nothing())
-    return bool(result.rowcount)
+    key = list(table.primary_key.columns)[0]
+    # rowcount is -1 for this statement under psycopg 3, so ask for the inserted key instead
+    statement = dialect.insert(table).values(**values).on_conflict_do_nothing().returning(key)
+    return conn.execute(statement).first() is not None
 
 
 class LeaseTable:

@@ -360,6 +360,7 @@ class SupervisorDecisionRow(Base):
     strategy: Mapped[str] = mapped_column(sa.String(32))
     payload: Mapped[dict[str, Any]]
     created_at: Mapped[float]
+    claimed_at: Mapped[float | None]
     emitted_at: Mapped[float | None]
 
 

@@ -132,6 +132,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("created_at", sa.Double(), nullable=False),
+        sa.Column("claimed_at", sa.Double(), nullable=True),
         sa.Column("emitted_at", sa.Double(), nullable=True),
         sa.PrimaryKeyConstraint("decision_id", name=op.f("pk_supervisor_decisions")),
     )
