@@ -1,0 +1,1 @@
+"""Guards: one module per guard type, each a function (GuardSpec, GuardInput) -> GuardResult."""
