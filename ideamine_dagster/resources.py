@@ -13,6 +13,8 @@ from ideamine_core.config.graph import PhaseGraph
 from ideamine_core.config.loader import load_phase_configs
 from ideamine_core.phase.service import PhaseService
 from ideamine_core.providers.base import Provider
+from ideamine_core.providers.caller import ModelCaller
+from ideamine_core.providers.factory import build_caller
 from ideamine_core.providers.offline import OfflineProvider
 from ideamine_core.settings import Settings
 from ideamine_core.storage.run_store import RunStore
@@ -58,14 +60,13 @@ class IdeaMineResource(dg.ConfigurableResource):
         return RunStore(Path(self.home) / "runs")
 
     def provider(self) -> Provider:
-        """The model provider for this run."""
-        if self.model != "offline":
-            raise dg.Failure(
-                f"model {self.model!r} is not available yet; only 'offline' is supported",
-                allow_retries=False,
-            )
+        """The offline output generator: what the `offline` model answers with (tests may override it)."""
         return OfflineProvider(latency_seconds=self.simulated_latency_seconds)
 
+    def caller(self) -> ModelCaller:
+        """The model caller: default ladder, base URL and response cache from these settings."""
+        return build_caller(self.settings(), offline=self.provider())
+
     def service(self) -> PhaseService:
-        """A phase service wired to this resource's store, graph and provider."""
-        return PhaseService(phase_graph(self.config_dir), self.store(), self.provider(), get_agent)
+        """A phase service wired to this resource's store, graph and model caller."""
+        return PhaseService(phase_graph(self.config_dir), self.store(), self.caller(), get_agent)

@@ -57,6 +57,26 @@ def store(settings: Settings) -> RunStore:
     return RunStore(settings.runs_dir)
 
 
+@pytest.fixture(autouse=True)
+def no_model_requests(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test reaches a real model provider: such requests fail (here and in child processes)."""
+    from ideamine_core.providers import request_gate
+
+    monkeypatch.setenv(request_gate.ENV_VAR, "none")
+    with request_gate.allow_model_requests("none"):
+        yield
+
+
+@pytest.fixture
+def allow_local_model_requests(monkeypatch: pytest.MonkeyPatch, no_model_requests: None) -> Iterator[None]:
+    """Allow model requests again, to servers on 127.0.0.1 only (the tests' local fake servers)."""
+    from ideamine_core.providers import request_gate
+
+    monkeypatch.setenv(request_gate.ENV_VAR, "local")
+    with request_gate.allow_model_requests("local"):
+        yield
+
+
 PG_URL = os.environ.get("IDEAMINE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("IDEAMINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

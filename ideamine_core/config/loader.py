@@ -14,7 +14,8 @@ from pydantic import BaseModel, ValidationError
 
 from ideamine_core.config.graph import PhaseGraph, display_path
 from ideamine_core.domain.phase import PhaseConfig
-from ideamine_core.errors import ConfigError
+from ideamine_core.errors import ConfigError, ModelConfigError
+from ideamine_core.providers.model_id import parse_model_id
 
 AGENT_REGISTRY = "ideamine_core/agents/registry.py"
 WHOLE_FILE = "(whole file)"
@@ -205,6 +206,19 @@ def _check_agents(shown: str, config: PhaseConfig, known_agents: Collection[str]
             raise ConfigError(shown, f"agents[{i}].name", f"unknown agent '{name}'", fix)
 
 
+def _check_models(shown: str, config: PhaseConfig) -> None:
+    """Raise ConfigError for the first model id that is not 'provider:model' with a known provider."""
+    fields = [(f"models[{i}]", m) for i, m in enumerate(config.models)]
+    for i, ref in enumerate(config.agents):
+        fields += [(f"agents[{i}].model", ref.model)] if ref.model else []
+        fields += [(f"agents[{i}].models[{j}]", m) for j, m in enumerate(ref.models)]
+    for field, model_id in fields:
+        try:
+            parse_model_id(model_id)
+        except ModelConfigError as exc:
+            raise ConfigError(shown, field, exc.message, exc.fix or "write 'provider:model'") from None
+
+
 def load_phase_file(path: Path, known_agents: Collection[str] | None = None) -> PhaseConfig:
     """Read and validate one phase YAML file; raise ConfigError naming file, field and fix."""
     path = Path(path)
@@ -227,6 +241,7 @@ def load_phase_file(path: Path, known_agents: Collection[str] | None = None) -> 
         raise ConfigError(shown, "phase", problem, fix)
     if known_agents is not None:
         _check_agents(shown, config, known_agents)
+    _check_models(shown, config)
     return config
 
 

@@ -16,6 +16,7 @@ from ideamine_core.domain.evidence import (  # GateReason lives there; re-export
     QAVSummary,
     WaiverUse,
 )
+from ideamine_core.providers.base import CallRecord
 
 
 def canonical_json(value: Any) -> str:
@@ -56,6 +57,12 @@ class AgentResult(BaseModel):
     output: dict[str, Any]
     provenance: Provenance
     iteration: int = 0
+    call: CallRecord | None = Field(
+        default=None,
+        exclude=True,
+        description="Accounting of the model call (tokens, cost, latency, cache, repairs); kept in memory "
+        "and pickles, never serialized, so it cannot change artifact hashes.",
+    )
 
 
 class PhaseArtifact(BaseModel):

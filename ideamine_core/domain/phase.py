@@ -42,6 +42,10 @@ class AgentRef(_Strict):
     instruction: str | None = Field(
         default=None, description="Extra instruction appended to the agent's task."
     )
+    models: list[str] = Field(
+        default_factory=list,
+        description="Fallback ladder for this agent, 'provider:model' ids in order; overrides `model`.",
+    )
 
 
 class Budgets(_Strict):
@@ -101,6 +105,10 @@ class PhaseConfig(_Strict):
     gate: GateSpec = Field(default_factory=GateSpec)
     heartbeat: HeartbeatSpec = Field(default_factory=HeartbeatSpec)
     timebox: str = Field(default="PT1H", description="ISO-8601 duration, e.g. PT2H30M.")
+    models: list[str] = Field(
+        default_factory=list,
+        description="Fallback ladder for every agent of the phase ('provider:model' ids in order).",
+    )
 
     @field_validator("phase")
     @classmethod
@@ -127,6 +135,15 @@ class PhaseConfig(_Strict):
         if self.phase in self.depends_on:
             raise ValueError("a phase cannot depend on itself")
         return self
+
+    def models_for(self, agent: str) -> list[str]:
+        """The model ladder configured for `agent` ([] means the run's default model)."""
+        ref = next((a for a in self.agents if a.name == agent), None)
+        if ref is not None and ref.models:
+            return list(ref.models)
+        if ref is not None and ref.model:
+            return [ref.model]
+        return list(self.models)
 
     @property
     def agent_names(self) -> list[str]:

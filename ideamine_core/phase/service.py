@@ -17,6 +17,7 @@ from ideamine_core.phase.fan_in import aggregate
 from ideamine_core.phase.gate import evaluate_artifacts
 from ideamine_core.phase.slots import agent_slot
 from ideamine_core.providers.base import Provider
+from ideamine_core.providers.caller import ModelCaller
 from ideamine_core.storage.markdown import render_artifact
 from ideamine_core.storage.run_store import PhaseRecord, RunStore
 
@@ -30,7 +31,7 @@ class PhaseService:
         self,
         graph: PhaseGraph,
         store: RunStore,
-        provider: Provider,
+        provider: ModelCaller | Provider,
         agents: AgentLookup,
         bus: EventBus | None = None,
     ) -> None:
@@ -88,9 +89,9 @@ class PhaseService:
         if isinstance(config.parallelism, int) and limit:
             lock_dir = self.store.run_dir(ctx.run_id) / "locks"
             with agent_slot(lock_dir, ctx.phase, limit):
-                result = run_agent(spec, ctx, self.provider)
+                result = run_agent(spec, ctx, self.provider, models=config.models_for(ctx.agent))
         else:
-            result = run_agent(spec, ctx, self.provider)
+            result = run_agent(spec, ctx, self.provider, models=config.models_for(ctx.agent))
         self._emit(
             "phase.agent.complete",
             ctx.run_id,

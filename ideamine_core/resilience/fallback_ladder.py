@@ -32,22 +32,21 @@ class LadderExhaustedError(IdeaMineError):
 
 async def walk_ladder(
     models: Sequence[str],
-    attempt: Callable[[str, list[FallbackStep]], Awaitable[T]],
+    attempt: Callable[[str], Awaitable[T]],
     *,
     fallback_on: Collection[RetryClass] = DEFAULT_FALLBACK_ON,
-) -> T:
-    """Await `attempt(model, steps)` for each model in turn until one succeeds.
+) -> tuple[T, list[FallbackStep]]:
+    """Await `attempt(model)` for each model in turn until one succeeds; its result and the steps taken.
 
-    An error whose class is in `fallback_on` is recorded as a step (the list handed to the next attempt)
-    and the next model is tried; any other error, or the last rung's error, is raised with the steps
-    taken so far on its `fallback_steps` attribute.
+    An error whose class is in `fallback_on` is recorded as a step and the next model is tried; any
+    other error, or the last rung's error, is raised with the steps so far on its `fallback_steps`.
     """
     if not models:
         raise LadderExhaustedError("no model to call: the fallback ladder is empty", fix="configure a model")
     steps: list[FallbackStep] = []
     for index, model in enumerate(models):
         try:
-            return await attempt(model, steps)
+            return await attempt(model), steps
         except IdeaMineError as exc:
             retry_class = classify(exc)
             if retry_class not in fallback_on or index == len(models) - 1:

@@ -19,7 +19,7 @@ from ideamine_core.resilience.fallback_ladder import FallbackStep, LadderExhaust
 def _scripted(outcomes: dict[str, BaseException | str]):  # type: ignore[no-untyped-def]
     tried: list[str] = []
 
-    async def attempt(model: str, steps: list[FallbackStep]) -> str:
+    async def attempt(model: str) -> str:
         tried.append(model)
         outcome = outcomes[model]
         if isinstance(outcome, BaseException):
@@ -37,8 +37,13 @@ def test_server_errors_and_rate_limits_fall_back_and_are_recorded() -> None:
             "b:3": "answer",
         }
     )
-    assert asyncio.run(walk_ladder(["a:1", "a:2", "b:3"], attempt)) == "answer"
-    assert tried == ["a:1", "a:2", "b:3"]
+    answer, steps = asyncio.run(walk_ladder(["a:1", "a:2", "b:3"], attempt))
+    assert answer == "answer" and tried == ["a:1", "a:2", "b:3"]
+    assert [(s.model, s.retry_class) for s in steps] == [
+        ("a:1", RetryClass.TRANSIENT),
+        ("a:2", RetryClass.RATE_LIMIT),
+    ]
+    assert steps[0].error == "a:1 answered HTTP 500"
 
 
 @pytest.mark.parametrize(

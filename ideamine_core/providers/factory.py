@@ -1,0 +1,76 @@
+"""Build the ModelCaller from Settings (+ the project Database), and resolve an agent's model ladder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+from ideamine_core.domain.phase import PhaseConfig
+from ideamine_core.providers.base import AfterCall, BeforeCall, CallGuard, Provider
+from ideamine_core.providers.cache import CacheMode, ResponseCache
+from ideamine_core.providers.caller import CallerConfig, ModelCaller, cache_mode_from_env
+from ideamine_core.providers.model_id import parse_ladder
+from ideamine_core.settings import Settings
+from ideamine_core.storage.database import Database, open_database
+
+
+def default_ladder(settings: Settings) -> tuple[str, ...]:
+    """The default ladder: IDEAMINE_MODEL, which may list fallbacks separated by commas."""
+    return tuple(str(ref) for ref in parse_ladder(settings.model))
+
+
+def agent_models(config: PhaseConfig, agent: str) -> list[str]:
+    """The ladder a phase config gives `agent` ([] = the default): agent models, agent model, phase models."""
+    return config.models_for(agent)
+
+
+def build_caller(
+    settings: Settings,
+    db: Database | None = None,
+    *,
+    cache_mode: CacheMode | str | None = None,
+    config: CallerConfig | None = None,
+    offline: Provider | None = None,
+    before_call: BeforeCall | None = None,
+    after_call: AfterCall | None = None,
+    guard: CallGuard | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ModelCaller:
+    """The caller for a run: default ladder and base URL from `settings`, cache in `db` (default: the
+    project database, migrated on first use), cache mode from `cache_mode` or IDEAMINE_CACHE_MODE."""
+    env = os.environ if env is None else env
+    mode = CacheMode(cache_mode) if cache_mode is not None else cache_mode_from_env(env)
+    base = config or CallerConfig()
+    config = base.model_copy(
+        update={
+            "models": default_ladder(settings),
+            "cache_mode": mode,
+            "openai_base_url": settings.model_base_url,
+        }
+    )
+    cache = ResponseCache(db if db is not None else lambda: _project_db(settings))
+    return ModelCaller(
+        config,
+        cache=cache,
+        offline=offline,
+        before_call=before_call,
+        after_call=after_call,
+        guard=guard,
+        env=env,
+    )
+
+
+def _project_db(settings: Settings) -> Database:
+    """The project database (the embedded SQLite one is migrated on first use)."""
+    return open_database(settings.db_url, embedded=settings.embedded_database)
+
+
+def ladders_of(settings: Settings, configs: Sequence[PhaseConfig]) -> dict[str, list[str]]:
+    """Every ladder a run may use, by where it comes from ('default', 'phase/agent'), for up-front checks."""
+    ladders = {"IDEAMINE_MODEL": list(default_ladder(settings))}
+    for config in configs:
+        for agent in config.agent_names:
+            models = agent_models(config, agent)
+            if models:
+                ladders[f"{config.phase}/{agent}"] = models
+    return ladders
