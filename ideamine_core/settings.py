@@ -8,7 +8,19 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ideamine_core.errors import UserInputError
+
 DEFAULT_HOME = ".ideamine"
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name) or ""
+    try:
+        return float(text) if text.strip() else default
+    except ValueError:
+        raise UserInputError(
+            f"{name}={text!r} is not a number", fix=f"set {name} to a number such as {default:g}, or unset it"
+        ) from None
 
 
 def _default_config_dir() -> Path:
@@ -37,11 +49,14 @@ class Settings(BaseModel):
     redis_url: str | None = Field(
         default=None, description="Redis URL for heartbeats and the event stream; None: database only."
     )
+    retention_days: float = Field(
+        default=30, ge=0, description="Events, checkpoints and metrics older than this are cleaned up."
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read IDEAMINE_HOME, IDEAMINE_CONFIG_DIR, IDEAMINE_MODEL, IDEAMINE_MODEL_BASE_URL,
-        DATABASE_URL and REDIS_URL, with embedded defaults."""
+        DATABASE_URL, REDIS_URL and IDEAMINE_RETENTION_DAYS, with embedded defaults."""
         env = os.environ if env is None else env
         home = Path(env.get("IDEAMINE_HOME") or DEFAULT_HOME).expanduser().absolute()
         config_dir = Path(env.get("IDEAMINE_CONFIG_DIR") or _default_config_dir()).absolute()
@@ -52,6 +67,7 @@ class Settings(BaseModel):
             model_base_url=env.get("IDEAMINE_MODEL_BASE_URL") or None,
             database_url=env.get("DATABASE_URL") or None,
             redis_url=env.get("REDIS_URL") or None,
+            retention_days=_number(env, "IDEAMINE_RETENTION_DAYS", 30),
         )
 
     def as_env(self) -> dict[str, str]:
@@ -60,6 +76,7 @@ class Settings(BaseModel):
             "IDEAMINE_HOME": str(self.home),
             "IDEAMINE_CONFIG_DIR": str(self.config_dir),
             "IDEAMINE_MODEL": self.model,
+            "IDEAMINE_RETENTION_DAYS": str(self.retention_days),
         }
         optional = {
             "IDEAMINE_MODEL_BASE_URL": self.model_base_url,

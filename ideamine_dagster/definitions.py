@@ -13,9 +13,15 @@ from ideamine_core.settings import Settings
 from ideamine_dagster.executor import threadpool_executor
 from ideamine_dagster.io_manager import ArtifactIOManager
 from ideamine_dagster.jobs import PIPELINE_JOB, pipeline_job
+from ideamine_dagster.maintenance import (
+    daily_summary_job,
+    retention_job,
+    retention_schedule,
+    summary_schedule,
+)
 from ideamine_dagster.phase_assets import build_phase_assets
 from ideamine_dagster.resources import IdeaMineResource, phase_graph
-from ideamine_dagster.sensors import idea_inbox_sensor
+from ideamine_dagster.sensors import idea_inbox_sensor, run_failure_sensor
 
 EXECUTORS = ("threadpool", "multiprocess", "in_process")
 DEFAULT_EXECUTOR = "threadpool"
@@ -67,8 +73,9 @@ def build_definitions(
     home = str(settings.home)
     return dg.Definitions(
         assets=build_phase_assets(graph),
-        jobs=[pipeline_job()],
-        sensors=[idea_inbox_sensor],
+        jobs=[pipeline_job(), retention_job, daily_summary_job],
+        sensors=[idea_inbox_sensor, run_failure_sensor],
+        schedules=[retention_schedule, summary_schedule],
         resources={
             "ideamine": IdeaMineResource(
                 home=home,

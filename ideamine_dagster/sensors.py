@@ -1,10 +1,11 @@
-"""Sensors: the idea inbox turns submitted ideas into partitions and run requests, one run per idea."""
+"""Sensors: the idea inbox (one run per submitted idea) and failed runs recorded in the ledger."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Dagster inspects these functions' annotations.
 
 import dagster as dg
 
 from ideamine_core.inbox import IdeaInbox
+from ideamine_core.ledger import DecisionPayload, Ledger
 from ideamine_core.storage.database import open_database
 from ideamine_core.storage.run_store import RunStore
 from ideamine_dagster.jobs import PIPELINE_JOB
@@ -48,3 +49,25 @@ def idea_inbox_sensor(context: dg.SensorEvaluationContext, ideamine: IdeaMineRes
         dynamic_partitions_requests=[IDEAS.build_add_request([item.run_id for item in items])],
         cursor=str(items[-1].seq),
     )
+
+
+@dg.run_failure_sensor(
+    name="run_failure_to_ledger",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Records every failed pipeline run in its idea's ledger as a `decision` entry.",
+)
+def run_failure_sensor(context: dg.RunFailureSensorContext, ideamine: IdeaMineResource) -> None:
+    """Append a `run_failed` decision (idempotent per Dagster run) naming the failed steps."""
+    run = context.dagster_run
+    run_id = run.tags.get("ideamine/run_id") or run.tags.get("dagster/partition")
+    if not run_id:
+        return
+    settings = ideamine.settings()
+    ledger = Ledger(open_database(settings.db_url, embedded=settings.embedded_database))
+    failed_steps = sorted({e.step_key for e in context.get_step_failure_events() if e.step_key})
+    payload = DecisionPayload(
+        kind="run_failed",
+        reason=context.failure_event.message or "the run failed",
+        detail={"dagster_run_id": run.run_id, "failed_steps": failed_steps},
+    )
+    ledger.record(run_id, payload, key=f"run_failed:{run.run_id}")

@@ -7,6 +7,8 @@ including ones within a single tick, collapse to one run key; a resubmitted idea
 from __future__ import annotations
 
 import dagster as dg
+import yaml
+from conftest import DEMO
 
 from ideamine_core.domain.idea import IdeaSubmission
 from ideamine_core.inbox import IdeaInbox
@@ -55,3 +57,35 @@ def test_a_retried_tick_asks_for_the_same_runs(instance: dg.DagsterInstance, set
     assert [(r.run_key, r.partition_key) for r in once.run_requests] == [
         (r.run_key, r.partition_key) for r in retried.run_requests
     ]
+
+
+def test_a_failed_run_is_recorded_in_its_ledger(instance: dg.DagsterInstance, settings: Settings) -> None:
+    from pipeline_helpers import run_phases
+    from test_gate_blocking import BrokenPersonaResource
+
+    from ideamine_core.ledger import Ledger
+    from ideamine_dagster.sensors import run_failure_sensor
+
+    resource = BrokenPersonaResource(home=str(settings.home), config_dir=str(settings.config_dir))
+    path = settings.config_dir / "ideation.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["gate"]["pass_threshold"] = 1.0
+    path.write_text(yaml.safe_dump(config))
+    run_id, result = run_phases(
+        settings, instance, DEMO, phases=["intake", "ideation"], resources={"ideamine": resource}
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
+    context = dg.build_run_status_sensor_context(
+        sensor_name="run_failure_to_ledger",
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        dagster_event=failure,
+        resources={"ideamine": resource},
+    ).for_run_failure()
+    run_failure_sensor(context)
+    run_failure_sensor(context)  # evaluated twice (a retried tick): still one entry
+    ledger = Ledger(open_database(settings.db_url, embedded=True))
+    (entry,) = [e for e in ledger.entries(run_id) if e.data["kind"] == "run_failed"]
+    assert entry.data["detail"]["dagster_run_id"] == result.run_id
+    assert any("ideation" in step for step in entry.data["detail"]["failed_steps"])
