@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 from ideamine_core.domain.artifact import AgentResult, PhaseArtifact, content_hash
 from ideamine_core.domain.idea import IdeaSubmission
 from ideamine_core.ledger import ArtifactPayload, Ledger
+from ideamine_core.redaction import default_redactor
 from ideamine_core.storage.database import Database
 from ideamine_core.storage.fencing import Fence
 from ideamine_core.storage.tables import ArtifactInputRow, ArtifactRow
@@ -129,7 +130,12 @@ class ProvenanceStore:
         path: str | None = None,
         fence: Fence | None = None,
     ) -> ArtifactRecord:
-        """Record (or re-record) one artifact; `inputs` maps input names or ids to the hashes used."""
+        """Record (or re-record) one artifact; `inputs` maps input names or ids to the hashes used.
+
+        Names, producer and path are redacted first: an artifact row never carries a secret.
+        """
+        clean = default_redactor()
+        name = clean.redact(name)
         record = ArtifactRecord(
             artifact_id=artifact_id(run_id, name),
             run_id=run_id,
@@ -137,10 +143,10 @@ class ProvenanceStore:
             kind=kind,
             phase=phase,
             content_hash=content_hash,
-            producer=dict(producer),
-            path=path,
+            producer=clean.redact_value(dict(producer)),
+            path=clean.redact(path) if path else path,
             created_at=time.time(),
-            inputs={self._resolve(run_id, k): v for k, v in (inputs or {}).items()},
+            inputs={self._resolve(run_id, clean.redact(k)): v for k, v in (inputs or {}).items()},
         )
         return self.db.write(lambda conn: self._write(conn, record, fence))
 
