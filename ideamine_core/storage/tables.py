@@ -365,13 +365,19 @@ class SupervisorDecisionRow(Base):
 
 
 class BudgetChargeRow(Base):
-    """One charge against a phase's budgets (a model call, a tool run, a wall-clock segment)."""
+    """One charge against a phase's budgets (a model call, a tool run, a wall-clock segment).
+
+    A wall-clock segment covers ``[created_at, created_at + wall_seconds]``; overlapping segments of
+    parallel workers count once.
+    """
 
     __tablename__ = "budget_charges"
 
     run_id: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
     phase: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     charge_key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    """``reserved`` (a call's estimate, until it is settled), ``call``, ``tool`` or ``wall``."""
     tokens: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     cost_usd: Mapped[float] = mapped_column(default=0.0)
     tool_seconds: Mapped[float] = mapped_column(default=0.0)

@@ -145,6 +145,7 @@ def upgrade() -> None:
         sa.Column("run_id", sa.String(length=100), nullable=False),
         sa.Column("phase", sa.String(length=64), nullable=False),
         sa.Column("charge_key", sa.String(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("tokens", sa.BigInteger(), nullable=False),
         sa.Column("cost_usd", sa.Double(), nullable=False),
         sa.Column("tool_seconds", sa.Double(), nullable=False),
