@@ -1,0 +1,173 @@
+"""The audit-trail commands as a user runs them: ledger, verify, metrics, lineage, events, db upgrade.
+
+A real two-phase run (offline model) is recorded into the run's embedded database through the
+library APIs the pipeline calls (provenance of each phase artifact, task and gate entries, a signed
+head); then the commands print it, `ledger verify` passes and, after a tampered row, fails naming
+the entry; `events --follow` in one process receives the events another process publishes over
+Redis Streams and exits when the run completes.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ideamine_core.ledger import GatePayload, Ledger, TaskPayload
+from ideamine_core.provenance import ProvenanceStore
+from ideamine_core.settings import Settings
+from ideamine_core.storage.database import open_database
+from ideamine_core.storage.run_store import RunStore
+
+pytestmark = pytest.mark.e2e
+
+IDEA = "Build a collaborative todo app with real-time sync"
+
+
+def ideamine(home: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 240):
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("IDEAMINE_", "DAGSTER_", "REDIS_URL"))}
+    base |= {"IDEAMINE_HOME": str(home), "COLUMNS": "200", "NO_COLOR": "1"} | (env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "ideamine_dagster.cli", *args],
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def record_run(home: Path, run_id: str, phases: list[str]) -> None:
+    """What the pipeline records per phase: provenance, one task entry per agent, the gate, a signed head."""
+    settings = Settings(home=home, config_dir=home)
+    db = open_database(settings.db_url, embedded=True)
+    ledger, store = Ledger(db), RunStore(settings.runs_dir)
+    provenance = ProvenanceStore(db, ledger=ledger)
+    provenance.record_submission(run_id, store.load_run(run_id).submission)
+    for phase in phases:
+        artifact = store.load_artifact(run_id, phase)
+        for result in artifact.results:
+            ledger.record(
+                run_id,
+                TaskPayload(
+                    phase=phase,
+                    agent=result.agent,
+                    status="succeeded",
+                    provider=result.provenance.provider,
+                    model=result.provenance.model,
+                    output_hash=result.provenance.output_hash,
+                ),
+            )
+        provenance.record_phase_artifact(run_id, artifact)
+        ledger.record(run_id, GatePayload.from_gate(artifact.gate))
+    ledger.sign_head(run_id)
+
+
+@pytest.fixture(scope="module")
+def recorded_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    home = tmp_path_factory.mktemp("audit") / "home"
+    proc = ideamine(home, "run", IDEA, "--phases", "intake,ideation")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    run_id = proc.stdout.split("run ", 1)[1].split()[0]
+    record_run(home, run_id, ["intake", "ideation"])
+    return home, run_id
+
+
+def test_ledger_lists_and_filters_entries(recorded_run: tuple[Path, str]) -> None:
+    home, run_id = recorded_run
+    everything = ideamine(home, "ledger", run_id)
+    assert everything.returncode == 0, everything.stderr
+    for kind in ("task", "gate", "artifact", "signature"):
+        assert f" {kind} " in everything.stdout
+    gates = ideamine(home, "ledger", run_id, "--type", "gate", "--since", "1h")
+    assert gates.returncode == 0 and gates.stdout.count(" gate ") == 2 and " task " not in gates.stdout
+
+
+def test_metrics_and_lineage_of_a_real_run(recorded_run: tuple[Path, str]) -> None:
+    home, run_id = recorded_run
+    metrics = ideamine(home, "metrics", run_id)
+    assert metrics.returncode == 0, metrics.stderr
+    assert "intake" in metrics.stdout and "ideation" in metrics.stdout and "gate pass rate" in metrics.stdout
+    lineage = ideamine(home, "lineage", run_id, "ideation")
+    assert lineage.returncode == 0, lineage.stderr
+    out = lineage.stdout
+    assert out.index("phase:ideation") < out.index("agent:ideation/") < out.index("phase:intake")
+    assert "submission" in out and "agent:intake/" in out and out.count("sha256:") > 8
+
+
+def test_verify_passes_then_names_the_tampered_entry(recorded_run: tuple[Path, str]) -> None:
+    home, run_id = recorded_run
+    ok = ideamine(home, "ledger", "verify", run_id)
+    assert ok.returncode == 0 and "intact" in ok.stdout, ok.stdout + ok.stderr
+    conn = sqlite3.connect(home / "ideamine.db")
+    conn.execute("DROP TRIGGER ledger_no_update")
+    conn.execute("UPDATE ledger SET payload = replace(payload, 'succeeded', 'failed') WHERE seq = 3")
+    conn.commit()
+    conn.close()
+    broken = ideamine(home, "ledger", "verify", run_id)
+    assert broken.returncode == 1
+    assert "BROKEN at seq 3" in broken.stderr and "edited" in broken.stderr
+
+
+def test_events_history_falls_back_to_the_run_folder(recorded_run: tuple[Path, str]) -> None:
+    home, run_id = recorded_run
+    proc = ideamine(home, "events", run_id, "--type", "phase.gate.*")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("phase.gate.passed") == 2
+
+
+def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
+    proc = ideamine(tmp_path / "fresh", "db", "upgrade")
+    assert proc.returncode == 0, proc.stderr
+    assert "empty → revision 0001" in proc.stdout
+
+
+PUBLISHER = """
+import sys
+from ideamine_core.events import EventBus, RedisEventStream
+url, prefix, run = sys.argv[1:4]
+bus = EventBus()
+bus.subscribe("*", RedisEventStream(url, prefix=prefix))
+for phase in ("intake", "ideation"):
+    bus.emit("phase.started", run, phase)
+    bus.emit("phase.complete", run, phase, status="passed")
+bus.emit("run.complete", run)
+"""
+
+
+def test_events_follow_receives_another_process_events_over_redis(
+    tmp_path: Path, redis_url: str, redis_prefix: str
+) -> None:
+    env = {"REDIS_URL": redis_url, "IDEAMINE_REDIS_PREFIX": redis_prefix}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("IDEAMINE_", "DAGSTER_"))}
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "ideamine_dagster.cli", "events", "live-run", "--follow"],
+        env=base | env | {"IDEAMINE_HOME": str(tmp_path / "home"), "COLUMNS": "200", "NO_COLOR": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "following run live-run from Redis Streams" in follower.stdout.readline()
+        publisher = subprocess.run(
+            [sys.executable, "-c", PUBLISHER, redis_url, redis_prefix, "live-run"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert publisher.returncode == 0, publisher.stderr
+        out, err = follower.communicate(timeout=60)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+    lines = [line.split()[1] for line in out.splitlines() if line.strip()]
+    print(
+        f"\n[events --follow redis] received {len(lines)} events from another process; "
+        f"exit {follower.returncode}"
+    )
+    assert follower.returncode == 0, err
+    assert lines == ["phase.started", "phase.complete", "phase.started", "phase.complete", "run.complete"]
