@@ -7,9 +7,11 @@ test or workspace module is imported. It must only import the standard library, 
   it exists (nothing is read back from files the code could write).
 - coverage.py starts at import, with no config file (a planted ``.coveragerc`` cannot change it) and no
   data file; its summary is sent at the end of the session.
-- At session start the identities of pytest's and pluggy's reporting functions, the import hooks and the
-  registered plugins are recorded; at the end, any change (a monkeypatch from the code under test) and any
-  test function whose code no longer comes from QA's test files is reported as tampering.
+- At session start pytest's and pluggy's reporting functions, the import hooks and the registered plugins
+  are recorded. Before each test module is imported, after collection and before each test, a replaced
+  function or a new import hook is reported as tampering *and undone*, so the tests that follow run on
+  genuine pytest; a forged test module already in ``sys.modules`` is removed; at the end, new plugins and
+  test functions whose code does not come from QA's test files are reported too.
 """
 
 from __future__ import annotations
@@ -60,9 +62,10 @@ _WATCHED: list[tuple[str, Any, str]] = [
         "__import__",
     ),
 ]
-_snapshot: dict[str, tuple[int, int]] = {}
-_hooks: dict[str, list[int]] = {}
+_originals: dict[str, Any] = {}
+_hooks: dict[str, list[Any]] = {}
 _plugins: set[int] = set()
+_seen: list[str] = []
 
 
 def _emit(record: dict[str, Any]) -> None:
@@ -71,17 +74,38 @@ def _emit(record: dict[str, Any]) -> None:
         data = data[os.write(_FD, data) :]
 
 
-def _ident(owner: Any, name: str) -> tuple[int, int]:
-    value = owner.get(name) if isinstance(owner, dict) else vars(owner).get(name)
-    code = getattr(getattr(value, "fget", value), "__code__", None)
-    return id(value), id(code)
+def _violation(text: str) -> None:
+    if text not in _seen:
+        _seen.append(text)
+        _emit({"event": "violation", "text": text})
+
+
+def _get(owner: Any, name: str) -> Any:
+    return owner.get(name) if isinstance(owner, dict) else vars(owner).get(name)
 
 
 def _take_snapshot(session: pytest.Session) -> None:
-    _snapshot.update({label: _ident(owner, name) for label, owner, name in _WATCHED})
-    _hooks["meta_path"] = [id(h) for h in sys.meta_path]
-    _hooks["path_hooks"] = [id(h) for h in sys.path_hooks]
+    _originals.update({label: _get(owner, name) for label, owner, name in _WATCHED})
+    _hooks["meta_path"] = list(sys.meta_path)
+    _hooks["path_hooks"] = list(sys.path_hooks)
     _plugins.update(id(p) for p in session.config.pluginmanager.get_plugins())
+
+
+def _guard(where: str) -> None:
+    """Report and undo replaced pytest internals and new import hooks, so later tests run genuinely."""
+    for label, owner, name in _WATCHED:
+        original = _originals[label]
+        if _get(owner, name) is not original:
+            _violation(f"{label} was replaced ({where}); restored")
+            if isinstance(owner, dict):
+                owner[name] = original
+            else:
+                setattr(owner, name, original)
+    for kind in ("meta_path", "path_hooks"):
+        current = getattr(sys, kind)
+        if any(all(h is not k for k in _hooks[kind]) for h in current):
+            _violation(f"sys.{kind} gained an import hook ({where}); removed")
+            current[:] = _hooks[kind]
 
 
 def _allowed_plugin(plugin: object) -> bool:
@@ -89,30 +113,35 @@ def _allowed_plugin(plugin: object) -> bool:
     return isinstance(path, str) and os.path.realpath(path) in _TESTS
 
 
-def _violations(session: pytest.Session) -> list[str]:
-    found = [
-        f"{label} was replaced" for label, owner, name in _WATCHED if _ident(owner, name) != _snapshot[label]
-    ]
-    for kind in ("meta_path", "path_hooks"):
-        current = [id(h) for h in getattr(sys, kind)]
-        if any(h not in _hooks[kind] for h in current):
-            found.append(f"sys.{kind} gained an import hook during the run")
+def _check_session(session: pytest.Session) -> None:
+    _guard("at the end of the session")
     pm = session.config.pluginmanager
     for plugin in pm.get_plugins():
         if id(plugin) not in _plugins and not _allowed_plugin(plugin):
-            found.append(f"plugin {pm.get_name(plugin)!r} was registered during the run")
+            _violation(f"plugin {pm.get_name(plugin)!r} was registered during the run")
     for item in session.items:
         code = getattr(getattr(item, "obj", None), "__code__", None)
         if code is not None and os.path.realpath(code.co_filename) not in _TESTS:
-            found.append(f"{item.nodeid}: its test function now runs code from {code.co_filename}")
-    return found
+            _violation(f"{item.nodeid}: its test function now runs code from {code.co_filename}")
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Record the identities the end-of-session check compares against."""
+    """Record the originals the guards compare against (no workspace code has run yet)."""
     _take_snapshot(session)
     _emit({"event": "start", "pytest": pytest.__version__, "coverage": coverage.__version__})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makemodule(module_path: Any, parent: Any) -> None:
+    """Before a test module is imported: no forged copy of it may already sit in sys.modules."""
+    _guard(f"before importing {module_path.name}")
+    target = os.path.realpath(str(module_path))
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if isinstance(path, str) and os.path.realpath(path) == target:
+            _violation(f"{module_path.name} was in sys.modules before pytest imported it; removed")
+            del sys.modules[name]
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -124,8 +153,16 @@ def pytest_collectreport(report: pytest.CollectReport) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Send the collected test ids."""
+    """Send the collected test ids (after undoing any tampering done while importing)."""
+    _guard("after collection")
     _emit({"event": "collected", "nodeids": [item.nodeid for item in session.items]})
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """Undo tampering left by the previous test before this one runs."""
+    _guard(f"before {item.nodeid}")
+    return (yield)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -173,6 +210,7 @@ def _coverage() -> dict[str, Any]:
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Send the tamper check, the coverage and the end marker."""
-    _emit({"event": "integrity", "violations": _violations(session)})
+    _check_session(session)
+    _emit({"event": "integrity", "violations": list(_seen)})
     _emit({"event": "coverage", **_coverage()})
     _emit({"event": "end", "exitstatus": int(exitstatus)})

@@ -24,8 +24,6 @@ TEST_API_PY = '''"""API tests: routing, status codes and errors; then the real H
 import http.client
 import json
 import threading
-import urllib.error
-import urllib.request
 
 import pytest
 
@@ -93,14 +91,14 @@ def test_change_feed_returns_changes_since_a_version() -> None:
 
 
 def _call(base: str, method: str, path: str, body: bytes | None = None) -> tuple[int, object]:
-    request = urllib.request.Request(base + path, data=body, method=method)
-    request.add_header("Content-Type", "application/json")
+    conn = http.client.HTTPConnection(base.removeprefix("http://"), timeout=5)
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+        conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        raw = response.read()
+        return response.status, json.loads(raw) if raw else None
+    finally:
+        conn.close()
 
 
 @pytest.fixture
