@@ -18,6 +18,7 @@ from ideamine_core.ledger.payloads import (
     Payload,
     SignaturePayload,
     TaskPayload,
+    cost_payloads,
 )
 from ideamine_core.ledger.signing import KEY_ENV, Signer
 from ideamine_core.ledger.store import Ledger, anchor_of, read_entries
@@ -39,6 +40,7 @@ __all__ = [
     "TaskPayload",
     "VerifyReport",
     "anchor_of",
+    "cost_payloads",
     "entry_hash",
     "genesis_hash",
     "read_entries",

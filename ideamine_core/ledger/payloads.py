@@ -8,12 +8,15 @@ payload and the same key, so it returns the entry already written instead of a d
 from __future__ import annotations
 
 import hashlib
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ideamine_core.domain.artifact import GateResult, canonical_json
 from ideamine_core.ledger.chain import EntryType
+
+if TYPE_CHECKING:
+    from ideamine_core.providers.base import CallRecord
 
 
 class Payload(BaseModel):
@@ -54,6 +57,30 @@ class TaskPayload(Payload):
     tool_seconds: float = Field(default=0.0, description="Wall-clock seconds spent in tools (tests, scans).")
     output_hash: str | None = None
     error: str | None = Field(default=None, description="Error class and message when status is failed.")
+
+    @classmethod
+    def from_call(
+        cls, call: CallRecord, *, attempt: int = 1, tool_seconds: float = 0.0, output_hash: str | None = None
+    ) -> TaskPayload:
+        """The task entry of one agent call (`providers.base.CallRecord`); failed unless its outcome is ok."""
+        return cls(
+            phase=call.phase,
+            agent=call.agent,
+            status="succeeded" if call.outcome == "ok" else "failed",
+            iteration=call.iteration,
+            attempt=attempt,
+            provider=call.provider,
+            model=call.model,
+            tokens_in=call.tokens_in,
+            tokens_out=call.tokens_out,
+            cost_usd=call.cost_usd or 0.0,
+            latency_ms=call.latency_ms,
+            request_hash=call.request_hash,
+            cached=call.cached,
+            tool_seconds=tool_seconds,
+            output_hash=output_hash,
+            error=call.error,
+        )
 
     def default_key(self) -> str:
         """``task:<phase>:<agent>:<iteration>:<attempt>``: one entry per task attempt."""
@@ -139,6 +166,26 @@ class CostPayload(Payload):
     def default_key(self) -> str:
         """``cost:<request_hash>``: a call is billed once however often the write is retried."""
         return f"cost:{self.request_hash}"
+
+
+def cost_payloads(call: CallRecord) -> list[CostPayload]:
+    """One cost entry per request of a call that went upstream (cache hits cost nothing and are skipped,
+    so a resumed run replaying from the cache never writes a second, conflicting entry)."""
+    return [
+        CostPayload(
+            phase=call.phase,
+            agent=call.agent,
+            provider=r.provider,
+            model=r.model,
+            request_hash=r.request_hash,
+            tokens_in=r.tokens_in,
+            tokens_out=r.tokens_out,
+            cost_usd=r.cost_usd or 0.0,
+            cached=False,
+        )
+        for r in call.requests
+        if not r.cached
+    ]
 
 
 class SignaturePayload(Payload):
