@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from ideamine_core.domain.artifact import AgentResult, PhaseArtifact
@@ -78,6 +79,7 @@ def is_invalid_unicode(value: object) -> bool:
     return False
 
 
+@lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
     """A light suffix-stripping stem, so 'changes', 'changed' and 'changing' compare equal."""
     w = word

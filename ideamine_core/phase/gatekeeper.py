@@ -18,7 +18,7 @@ from ideamine_core.domain.artifact import AgentResult, EvidencePack, GateResult,
 from ideamine_core.domain.evidence import FixPlan, GateReason, GuardResult, Waiver, WaiverUse
 from ideamine_core.domain.phase import GuardSpec, PhaseConfig
 from ideamine_core.errors import ConfigError
-from ideamine_core.phase.claims import GateContext, clean_text, latest
+from ideamine_core.phase.claims import GateContext, clean_text, latest, phase_statements
 from ideamine_core.phase.gate import evaluate_artifacts
 from ideamine_core.phase.guards.base import GuardInput, SchemaLookup, count_result
 from ideamine_core.phase.guards.blockers import KNOWN_METRICS, measure
@@ -98,12 +98,13 @@ class Gatekeeper:
         fix_applied: FixPlan | None = None,
     ) -> Evaluation:
         """Judge `results` (the latest per agent counts) and build the attempt's evidence pack."""
+        statements = phase_statements(results)
         grounding = next((s for s in self.specs if s.type == "grounding"), None)
         qav = None
         if grounding is not None:
             policy = QAVPolicy.from_spec(grounding, qav_level)
-            qav = self.clarifier.run(run_id, self.config.phase, attempt, results, context, policy)
-        data = GuardInput(self.config, results, context, self.schema_of, qav)
+            qav = self.clarifier.run(run_id, self.config.phase, attempt, results, context, policy, statements)
+        data = GuardInput(self.config, results, context, self.schema_of, qav, statements)
         guards = [
             self._judged(spec, r, data)
             for spec, r in zip(self.specs, run_guards(self.specs, data), strict=True)

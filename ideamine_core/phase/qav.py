@@ -79,9 +79,9 @@ class QAVResult:
 _UNGROUNDED_ORDER = {"REJECT": 0, "UNKNOWN": 1, "NOT ASKED": 2}
 
 
-def _claims(results: Sequence[AgentResult], policy: QAVPolicy) -> tuple[list[Claim], dict[str, Statement]]:
+def _claims(draft: Sequence[Statement], policy: QAVPolicy) -> tuple[list[Claim], dict[str, Statement]]:
     unique: dict[str, Statement] = {}
-    for st in phase_statements(results):
+    for st in draft:
         if len(st.stems) >= policy.min_claim_words and st.field not in LABEL_FIELDS:
             unique.setdefault(" ".join(st.text.lower().split()), st)
     picked = list(unique.values())
@@ -119,11 +119,16 @@ class Clarifier:
         results: Sequence[AgentResult],
         context: GateContext,
         policy: QAVPolicy | None = None,
+        statements: Sequence[Statement] | None = None,
     ) -> QAVResult:
-        """Clarify the draft `results` against `context` (idea, upstream and sibling outputs)."""
+        """Clarify the draft `results` against `context` (idea, upstream and sibling outputs).
+
+        `statements` are the draft's statements when the caller already extracted them.
+        """
         policy = policy or QAVPolicy()
-        claims, stmts = _claims(results, policy)
-        passages = context.submission_statements() + context.upstream_statements() + phase_statements(results)
+        draft = list(statements) if statements is not None else phase_statements(results)
+        claims, stmts = _claims(draft, policy)
+        passages = context.submission_statements() + context.upstream_statements() + draft
         index = EvidenceIndex(passages)
         supported = {c.id for c in claims if index.support(stmts[c.id]) >= policy.support}
         wanted = [c for c in claims if policy.question_all or c.id not in supported]

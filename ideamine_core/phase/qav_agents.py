@@ -34,7 +34,7 @@ class QAVPolicy:
     min_claim_words: int = 3
     max_questions: int = 40
     max_iterations: int = 2
-    max_claims: int = 5000
+    max_claims: int = 2000
     top_k: int = 3
 
     @classmethod
@@ -72,8 +72,8 @@ class QAVPolicy:
 class EvidenceIndex:
     """Context passages (submission, upstream and sibling outputs) with an inverted index by stem."""
 
-    def __init__(self, passages: Sequence[Statement]) -> None:
-        self.passages = list(passages)
+    def __init__(self, passages: Sequence[Statement], per_source: int = 1000) -> None:
+        self.passages = _bounded(passages, per_source)
         self._by_stem: dict[str, list[int]] = defaultdict(list)
         self._by_subject: dict[frozenset[str], list[int]] = defaultdict(list)
         for i, p in enumerate(self.passages):
@@ -107,6 +107,22 @@ class EvidenceIndex:
             if self._allowed(claim, p) and (opposed(claim, p) or number_conflicts([p, claim])):
                 return p
         return None
+
+
+def _bounded(passages: Sequence[Statement], per_source: int) -> list[Statement]:
+    """Distinct passages, at most `per_source` from any one phase and agent (so one huge artifact
+    cannot make every lookup slow; evidence drowned in megabytes is no evidence anyway)."""
+    seen: set[tuple[str, str, str]] = set()
+    count: Counter[tuple[str, str]] = Counter()
+    out = []
+    for p in passages:
+        key = (p.phase, p.agent, p.text)
+        if key in seen or count[(p.phase, p.agent)] >= per_source:
+            continue
+        seen.add(key)
+        count[(p.phase, p.agent)] += 1
+        out.append(p)
+    return out
 
 
 def coverage_of(claim: Statement, passages: Sequence[Statement]) -> float:

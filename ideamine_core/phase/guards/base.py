@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from ideamine_core.domain.artifact import AgentResult
-from ideamine_core.domain.evidence import GateReason, GuardResult, QAVSummary
+from ideamine_core.domain.evidence import GateReason, GuardResult
 from ideamine_core.domain.phase import GuardSpec, PhaseConfig
 from ideamine_core.phase.claims import GateContext, Statement, latest, phase_statements
+
+if TYPE_CHECKING:  # the Q/A/V module imports the guards, so only the type is imported here
+    from ideamine_core.phase.qav import QAVResult
 
 M = TypeVar("M", bound=BaseModel)
 SchemaLookup = Callable[[str], type[BaseModel]]
@@ -28,7 +31,9 @@ class GuardInput:
     results: Sequence[AgentResult]
     context: GateContext
     schema_of: SchemaLookup
-    qav: QAVSummary | None = None
+    qav: QAVResult | None = None
+    known_statements: list[Statement] | None = None
+    """The attempt's statements when the caller already extracted them (they are costly on big text)."""
 
     @cached_property
     def latest(self) -> dict[str, AgentResult]:
@@ -63,6 +68,8 @@ class GuardInput:
     @cached_property
     def statements(self) -> list[Statement]:
         """Every sentence of the latest outputs."""
+        if self.known_statements is not None:
+            return self.known_statements
         return phase_statements(self.results)
 
 

@@ -34,6 +34,7 @@ _NUMBER = re.compile(
     r"(\d+(?:\.\d+)?)\s*(%|percent|ms|milliseconds?|seconds?|secs?|s|minutes?|mins?|hours?|h|days?|"
     r"kb|mb|gb|users?|editors?|requests?)\b"
 )
+_DIGIT = re.compile(r"\d")
 _NUMERIC_VALUE = re.compile(r"^\s*(?:[<>]=?|[≤≥=~])?\s*\d+(?:\.\d+)?\s*(?:%|ms|s|kb|mb|gb|usd)?\s*$", re.I)
 _COMPARATORS = frozenset(
     "under below above less more least most than within at up to max min maximum minimum".split()
@@ -157,9 +158,13 @@ def number_conflicts(statements: Sequence[Statement]) -> list[Conflict]:
     seen: dict[tuple[frozenset[str], str], tuple[float, Statement]] = {}
     found: list[Conflict] = []
     for st in statements:
-        key_words = frozenset(w for w in subject(st) if w not in _COMPARATORS and not w[:1].isdigit())
-        key_words = frozenset(w for w in key_words if _unit(w) is None)
-        for unit, value in numeric_facts(st):
+        facts = list(numeric_facts(st)) if _DIGIT.search(st.text) else []
+        if not facts:
+            continue
+        key_words = frozenset(
+            w for w in subject(st) if w not in _COMPARATORS and not w[:1].isdigit() and _unit(w) is None
+        )
+        for unit, value in facts:
             key = (key_words, unit)
             if not key_words:
                 continue

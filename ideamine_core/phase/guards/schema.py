@@ -2,7 +2,8 @@
 
 Builds on the first gate (`phase/gate.py`: present, valid against the typed output, not all empty)
 and adds what a model can get wrong while still validating: required fields that are blank or a
-placeholder, text that is not valid Unicode, and invisible characters that can hide instructions.
+placeholder, text that is not valid Unicode, invisible characters that can hide instructions, and
+fields too large for anyone to read.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ideamine_core.domain.evidence import GateReason, GuardResult
 from ideamine_core.domain.phase import GuardSpec
 from ideamine_core.phase.claims import clean_text, has_invisible, is_invalid_unicode
 from ideamine_core.phase.gate import evaluate_artifacts
-from ideamine_core.phase.guards.base import GuardInput, share_result
+from ideamine_core.phase.guards.base import GuardInput, param, share_result
 
 _PLACEHOLDER = re.compile(r"^\s*(?:tbd|todo|tba|n/?a|none yet|lorem ipsum.*|\.{2,}|…|-+|\?+|xxx+)\s*$", re.I)
 
@@ -50,17 +51,35 @@ def _strings(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
         yield path, value
 
 
-def text_problems(agent: str, output: Mapping[str, Any]) -> list[GateReason]:
-    """Invalid Unicode and invisible characters, first occurrence of each per agent."""
-    bad_text = hidden = None
+MAX_FIELD_CHARS = 20_000
+"""Longest prose field a reader can use; `max_field_chars` overrides it ("content" fields hold code)."""
+MAX_CODE_CHARS = 1_000_000
+
+
+def text_problems(
+    agent: str, output: Mapping[str, Any], max_chars: int = MAX_FIELD_CHARS
+) -> list[GateReason]:
+    """Invalid Unicode, invisible characters and oversized fields, first occurrence of each per agent."""
+    bad_text = hidden = huge = None
     for path, raw in _strings(output):
         if bad_text is None and is_invalid_unicode(raw):
             bad_text = path
         if hidden is None and isinstance(raw, str) and has_invisible(raw):
             hidden = path
-        if bad_text is not None and hidden is not None:
-            break
+        limit = MAX_CODE_CHARS if path.endswith(".content") or path == "content" else max_chars
+        if huge is None and len(raw) > limit:
+            huge = (path, len(raw), limit)
     out = []
+    if huge is not None:
+        path, size, limit = huge
+        out.append(
+            GateReason(
+                code="oversized_field",
+                item=f"{agent}.{clean_text(path)}",
+                agents=[agent],
+                detail=f"{size:,} characters, more than the {limit:,} a reader can use",
+            )
+        )
     if bad_text is not None:
         out.append(
             GateReason(
@@ -101,7 +120,7 @@ def schema(spec: GuardSpec, data: GuardInput) -> GuardResult:
                     )
                 )
         if isinstance(output, Mapping):
-            own.extend(text_problems(agent, output))
+            own.extend(text_problems(agent, output, int(param(spec, "max_field_chars", MAX_FIELD_CHARS))))
         reasons.extend(own)
         good += bool(first.checked.get(agent)) and not own
     total = len(data.config.agent_names)
