@@ -69,33 +69,25 @@ def _fold(state: dict[str, Any], step: int, result: Any) -> dict[str, Any]:
     return {"done": [*state.get("done", []), result]}
 
 
-@pytest.mark.parametrize(
-    ("saved_seq", "durable_steps", "next_step", "recovered", "done"),
-    [
-        # a fresh task starts at step 0
-        (None, set(), 0, [], []),
-        # pointer at 2, nothing beyond: continue at 3
-        (2, {0, 1, 2}, 3, [], ["r0", "r1", "r2"]),
-        # crash after step 3's result was durable but before the pointer moved: 3 is not re-run
-        (2, {0, 1, 2, 3}, 4, [3], ["r0", "r1", "r2", "r3"]),
-        # no checkpoint yet but step 0's result is durable
-        (None, {0}, 1, [0], ["r0"]),
-    ],
-)
-def test_resume_skips_durable_steps(
-    db: Database,
-    lease: Lease,
-    saved_seq: int | None,
-    durable_steps: set[int],
-    next_step: int,
-    recovered: list[int],
-    done: list[str],
-) -> None:
-    ckpt = StepCheckpointer(CheckpointStore(db), lease.fence, run_id="run-1")
-    if saved_seq is not None:
-        ckpt.advance(saved_seq, {"done": [f"r{i}" for i in range(saved_seq + 1)]})
-    start = ckpt.resume(load_result=lambda i: f"r{i}" if i in durable_steps else None, fold=_fold)
-    assert (start.next_step, start.recovered, start.state.get("done", [])) == (next_step, recovered, done)
+RESUME_CASES = [
+    # (saved pointer, steps with a durable result, next step, recovered steps)
+    (None, set(), 0, []),  # a fresh task starts at step 0
+    (2, {0, 1, 2}, 3, []),  # pointer at 2, nothing beyond: continue at 3
+    (2, {0, 1, 2, 3}, 4, [3]),  # step 3 durable but the pointer did not move (crash): 3 is not re-run
+    (None, {0}, 1, [0]),  # no checkpoint yet but step 0's result is durable
+]
+
+
+def test_resume_skips_durable_steps(db: Database) -> None:
+    leases = LeaseTable(db)
+    for n, (saved_seq, durable_steps, next_step, recovered) in enumerate(RESUME_CASES):
+        lease = leases.acquire(f"task-{n}", "w", 30.0, run_id="run-1", phase="story_loop")
+        ckpt = StepCheckpointer(CheckpointStore(db), lease.fence, run_id="run-1")
+        if saved_seq is not None:
+            ckpt.advance(saved_seq, {"done": [f"r{i}" for i in range(saved_seq + 1)]})
+        start = ckpt.resume(load_result=lambda i, d=durable_steps: f"r{i}" if i in d else None, fold=_fold)
+        done = [f"r{i}" for i in range(next_step)]
+        assert (start.next_step, start.recovered, start.state.get("done", [])) == (next_step, recovered, done)
 
 
 def test_resume_point_without_results_uses_the_pointer_only() -> None:

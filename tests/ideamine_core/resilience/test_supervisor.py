@@ -179,6 +179,15 @@ def test_concurrent_supervisors_decide_a_stall_once(
     assert len(emit.decisions) == 1
 
 
+@pytest.fixture(scope="module")
+def shared_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """One SQLite database for the decision table (each row decides a different failure mode)."""
+    db = Database(f"sqlite:///{tmp_path_factory.mktemp('decisions') / 'ideamine.db'}")
+    db.setup()
+    yield db
+    db.dispose()
+
+
 CTX = UnstickContext(
     model="openai:gpt-4.1", ladder=["openai:gpt-4.1", "openai:gpt-4.1-mini"], max_input_tokens=2000
 )
@@ -221,10 +230,10 @@ CTX = UnstickContext(
     ],
 )
 def test_each_failure_mode_gets_its_spec_strategy(
-    store: DatabaseHeartbeatStore, failure: Failure, strategy: Strategy
+    shared_db: Database, failure: Failure, strategy: Strategy
 ) -> None:
     emit = Recorder()
-    decision = Supervisor(store, emit=emit).decide(failure, CTX)
+    decision = Supervisor(DatabaseHeartbeatStore(shared_db), emit=emit).decide(failure, CTX)
     assert decision.strategy is strategy
     assert emit.decisions == [decision]
     if strategy is Strategy.BACKOFF:
