@@ -42,6 +42,7 @@ from ideamine_core.dossier.model import (
     completeness,
 )
 from ideamine_core.dossier.sources import RunFolder, Sources, load_run_folder
+from ideamine_core.redaction import Redactor, default_redactor
 from ideamine_core.storage.run_store import RunStore
 
 SEVERITY_KEYS = ("critical", "high", "medium", "low", "info")
@@ -125,22 +126,40 @@ _MODELS: dict[str, type[BaseModel]] = {
 
 
 def compile_dossier(
-    store: RunStore, run_id: str, inputs: DossierInputs | None = None, *, now: float | None = None
+    store: RunStore,
+    run_id: str,
+    inputs: DossierInputs | None = None,
+    *,
+    now: float | None = None,
+    redactor: Redactor | None = None,
 ) -> Dossier:
     """Compile the dossier of `run_id` from its run folder and the optional `inputs`."""
-    return compile_from_folder(load_run_folder(store, run_id), inputs, now=now)
+    return compile_from_folder(load_run_folder(store, run_id), inputs, now=now, redactor=redactor)
 
 
 def compile_from_folder(
-    folder: RunFolder, inputs: DossierInputs | None = None, *, now: float | None = None
+    folder: RunFolder,
+    inputs: DossierInputs | None = None,
+    *,
+    now: float | None = None,
+    redactor: Redactor | None = None,
 ) -> Dossier:
-    """Compile a dossier from already-loaded run-folder data and the optional `inputs`."""
-    inputs = inputs or DossierInputs()
+    """Compile a dossier from loaded run-folder data and the optional `inputs`, with secrets redacted.
+
+    Every string passes through `redactor` (default: the process environment's secrets and known
+    credential shapes), so a key pasted into an idea or quoted by a tool never reaches the dossier.
+    """
+    dossier = _compile(folder, inputs or DossierInputs(), time.time() if now is None else now)
+    clean = (redactor or default_redactor()).redact_value(dossier.model_dump(mode="json"))
+    return Dossier.model_validate(clean)
+
+
+def _compile(folder: RunFolder, inputs: DossierInputs, now: float) -> Dossier:
     src = Sources(folder)
     artifacts = [_status(exp, src, inputs) for exp in EXPECTED]
     security = _security(src, inputs)
     return Dossier(
-        generated_at=time.time() if now is None else now,
+        generated_at=now,
         run=_run_summary(folder, inputs),
         product=ProductSection(
             prd=src.get("prd", "PRDWriter", PRDDocument),

@@ -20,7 +20,7 @@ from ideamine_core.dossier.model import (
     WaiverApplied,
     WorkspaceInfo,
 )
-from ideamine_core.dossier.render import render_json
+from ideamine_core.dossier.render import render, render_json
 from ideamine_core.ledger import Anchor
 from ideamine_core.storage.run_store import RunStore
 from ideamine_core.storage.tables import ReleaseDossierRow
@@ -262,3 +262,23 @@ def test_storage_row_fits_the_release_dossiers_table(full_copy: tuple[RunStore, 
     stored = db.read_with_retry(lambda conn: conn.execute(sa.select(table)).mappings().one())
     assert stored["completeness"] == 100.0 and stored["ledger_head"] == dossier.ledger_head.hash
     assert Dossier.model_validate(stored["dossier"]) == dossier
+
+
+def test_secrets_never_reach_the_dossier(
+    full_copy: tuple[RunStore, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, run_id = full_copy
+    canary = "dossier-canary-5f0c1e2d9a8b7c6d"
+    monkeypatch.setenv("IDEAMINE_TEST_API_KEY", canary)
+    record = store.load_run(run_id)
+    idea = f"{record.submission.idea}; my key is {canary}, db postgresql://app:pw-{canary}@db/x"
+    submission = record.submission.model_copy(update={"idea": idea})
+    store.save_run(record.model_copy(update={"submission": submission}))
+    finding = ScannerFinding(
+        tool="detect-secrets", rule_id="KW", severity="high", location="a.py:1", message=canary
+    )
+    inputs = DossierInputs(scanners=ScannerReport(tools=["detect-secrets"], findings=[finding]))
+    dossier = compile_dossier(store, run_id, inputs)
+    for fmt in ("json", "md", "html"):
+        text = render(dossier, fmt)
+        assert canary not in text and "[REDACTED" in text, fmt
