@@ -1,6 +1,7 @@
 """The release dossier: compile a run into a Dossier and render it as JSON, Markdown or HTML."""
 
 from ideamine_core.dossier.compiler import EXPECTED, compile_dossier, compile_from_folder
+from ideamine_core.dossier.ledger_inputs import ledger_inputs
 from ideamine_core.dossier.model import Dossier, DossierInputs
 from ideamine_core.dossier.render import FORMATS, render, write_dossier
 from ideamine_core.dossier.sources import load_run_folder
@@ -12,6 +13,7 @@ __all__ = [
     "DossierInputs",
     "compile_dossier",
     "compile_from_folder",
+    "ledger_inputs",
     "load_run_folder",
     "render",
     "write_dossier",
