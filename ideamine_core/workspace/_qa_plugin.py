@@ -133,14 +133,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_pycollect_makemodule(module_path: Any, parent: Any) -> None:
+def pytest_collectstart(collector: pytest.Collector) -> None:
     """Before a test module is imported: no forged copy of it may already sit in sys.modules."""
-    _guard(f"before importing {module_path.name}")
-    target = os.path.realpath(str(module_path))
+    if not isinstance(collector, pytest.Module):
+        return
+    _guard(f"before importing {collector.path.name}")
+    target = os.path.realpath(str(collector.path))
     for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None)
         if isinstance(path, str) and os.path.realpath(path) == target:
-            _violation(f"{module_path.name} was in sys.modules before pytest imported it; removed")
+            _violation(f"{collector.path.name} was in sys.modules before pytest imported it; removed")
             del sys.modules[name]
 
 

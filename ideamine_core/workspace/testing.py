@@ -359,6 +359,7 @@ def _execute(
         "tampering": [],
     }
     _grade(reader.records(), expected, counts)
+    counts["tampering"] = list(dict.fromkeys(counts["tampering"]))
     if not counts["ended"] and not result.timed_out:
         counts["failures"].append(
             TestFailure(
