@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from ideamine_core.domain.agent import AgentContext
 from ideamine_core.domain.artifact import AgentResult, PhaseArtifact
 from ideamine_core.domain.idea import IdeaSubmission
 
@@ -194,6 +195,11 @@ class GateContext:
 
     submission: IdeaSubmission
     upstream: Mapping[str, PhaseArtifact] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, ctx: AgentContext) -> GateContext:
+        """The gate context of a phase, from any of its planned agent contexts."""
+        return cls(ctx.submission, dict(ctx.upstream))
 
     def submission_statements(self) -> list[Statement]:
         """The idea, users and constraints as statements (source 'idea', 'users[0]', ...)."""

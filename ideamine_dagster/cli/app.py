@@ -161,7 +161,16 @@ def daemon() -> None:
     os.execvpe(sys.executable, args, env)
 
 
-COMMAND_MODULES: tuple[str, ...] = ("submit", "dossier", "db", "ledger", "metrics", "lineage", "events")
+COMMAND_MODULES: tuple[str, ...] = (
+    "submit",
+    "dossier",
+    "waive",
+    "db",
+    "ledger",
+    "metrics",
+    "lineage",
+    "events",
+)
 """Modules under ideamine_dagster.cli whose `register(app)` adds their commands."""
 
 
