@@ -221,7 +221,7 @@ class ModelCaller:
             requests=requests,
             repair_attempts=max(0, len(answering) - 1),
             cached=bool(requests) and all(r.cached for r in requests),
-            retries=sum(r.retries for r in requests),
+            retries=sum(g.retries for g in rungs),
             fallback_steps=list(steps),
             outcome=outcome,
             error=None if error is None else error.message,

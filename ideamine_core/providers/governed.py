@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelRequest, ModelResponse
-from pydantic_ai.models import Model, ModelRequestParameters
+from pydantic_ai.models import Model, ModelRequestParameters, StreamedResponse
 from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
 
@@ -116,6 +117,8 @@ class GovernedModel(WrapperModel):
         self.rules = rules
         self.records: list[RequestRecord] = []
         self.last_raw: str | None = None
+        self.retries = 0
+        """Failed attempts retried on this rung, including those of a request that failed in the end."""
 
     async def request(
         self,
@@ -204,6 +207,7 @@ class GovernedModel(WrapperModel):
         def _on_retry(exc: BaseException, attempt: int, wait: float) -> None:
             nonlocal retries
             retries += 1
+            self.retries += 1
             log.info("%s: attempt %d failed (%s); retrying in %.2fs", ref, attempt, exc, wait)
 
         async def _attempt() -> ModelResponse:
@@ -235,6 +239,12 @@ class GovernedModel(WrapperModel):
         if guard is not None and not ref.is_offline:
             guard.on_success(ref.provider)
         return response
+
+    @asynccontextmanager
+    async def request_stream(self, *args: Any, **kwargs: Any) -> AsyncIterator[StreamedResponse]:
+        """Not governed (no cache, retry or accounting), so refused: agents here run non-streamed."""
+        raise NotImplementedError("streamed requests bypass the cache and accounting; use Agent.run")
+        yield  # pragma: no cover - makes this an async generator
 
     def _before_call(self, request_hash: str, text: str) -> None:
         rules = self.rules

@@ -85,19 +85,20 @@ def translate(exc: BaseException, ref: ModelRef, secrets: Iterable[str] = ()) ->
     if isinstance(exc, pai.ModelHTTPError):
         return _http_error(exc, ref, secrets)
     if isinstance(exc, pai.ModelRateLimitError):
-        message = scrub(f"{ref} is rate limited: {exc.message}", secrets)
+        message = scrub(f"{ref} is rate limited: {exc.message.rstrip('. ')}", secrets)
         return RateLimitedError(
             message, provider=ref.provider, model=ref.name, status=429, retry_after=exc.retry_after
         )
     if isinstance(exc, pai.ModelRequestRejectedError | pai.ModelQuotaExceededError | pai.ContentFilterError):
         status = 402 if isinstance(exc, pai.ModelQuotaExceededError) else 400
-        message = scrub(f"{ref} rejected the request: {exc.message}", secrets)
+        message = scrub(f"{ref} rejected the request: {exc.message.rstrip('. ')}", secrets)
         return ModelHTTPError(message, provider=ref.provider, model=ref.name, status=status)
     if isinstance(exc, pai.UnexpectedModelBehavior):
-        message = scrub(f"{ref} sent a response that could not be read: {exc.message}", secrets)
+        message = scrub(f"{ref} sent a response that could not be read: {exc.message.rstrip('. ')}", secrets)
         return ModelUnavailableError(message, provider=ref.provider, model=ref.name)
     if isinstance(exc, pai.ModelAPIError | TimeoutError | ConnectionError):
         what = exc.message if isinstance(exc, pai.ModelAPIError) else (str(exc) or type(exc).__name__)
+        what = what.rstrip(". ")
         return ModelUnavailableError(
             scrub(f"{ref} could not be reached or did not answer: {what}", secrets),
             provider=ref.provider,
