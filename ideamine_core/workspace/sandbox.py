@@ -24,6 +24,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -43,6 +44,15 @@ RUNTIME_MOUNT = "/opt/ideamine/python"
 TOKEN_VAR = "IDEAMINE_SANDBOX_TOKEN"
 _SYSTEM_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 _ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime")
+# Run as root inside the new network namespace, before the uid drop: bring `lo` up (as bubblewrap does),
+# then exec the rest of the command line.
+_LOOPBACK_UP = (
+    "import fcntl, os, socket, struct, sys\n"
+    "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+    "fcntl.ioctl(s, 0x8914, struct.pack('16sH14s', b'lo', 0x1 | 0x8 | 0x40, bytes(14)))\n"
+    "s.close()\n"
+    "os.execvp(sys.argv[1], sys.argv[1:])\n"
+)
 
 
 class Isolation(StrEnum):
@@ -229,6 +239,7 @@ class Sandbox:
         outer: list[str] = []
         if self.isolation is Isolation.UNSHARE:
             outer = [shutil.which("unshare") or "unshare", "--net", "--pid", "--fork", "--kill-child", "--"]
+            outer += [sys.executable, "-I", "-c", _LOOPBACK_UP]
         return [*outer, *_drop_prefix(), *rl, *argv]
 
     def _nproc(self, limits: Limits) -> int:

@@ -23,6 +23,7 @@ TEST_API_PY = '''"""API tests: routing, status codes and errors; then the real H
 
 import http.client
 import json
+import socket
 import threading
 
 import pytest
@@ -110,6 +111,11 @@ def server_url():
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     except OSError as exc:
         pytest.skip(f"no loopback network here: {exc}")
+    try:
+        socket.create_connection(server.server_address, timeout=2).close()
+    except OSError as exc:
+        server.server_close()
+        pytest.skip(f"the loopback network is down here: {exc}")
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
