@@ -11,6 +11,9 @@ import typer
 from rich.table import Table
 
 from ideamine_core.errors import UserInputError
+from ideamine_core.providers.cache import CacheMode
+from ideamine_core.providers.caller import CACHE_MODE_ENV
+from ideamine_core.providers.preflight import check_models
 from ideamine_core.settings import Settings
 from ideamine_core.storage.run_store import RunStore, run_status
 from ideamine_dagster.cli.common import command, console, parse_submission
@@ -40,6 +43,10 @@ def run(
     executor: Annotated[
         str, typer.Option(help=f"Dagster executor: {', '.join(EXECUTORS)}.")
     ] = DEFAULT_EXECUTOR,
+    replay: Annotated[
+        str | None,
+        typer.Option(help="Reproduce recorded run RUN_ID exactly from the response cache, with no network."),
+    ] = None,
 ) -> None:
     """Run the pipeline for an idea on the embedded default (or configured) instance."""
     submission = parse_submission(idea, users, constraint)
@@ -53,7 +60,13 @@ def run(
             "--phases is empty", fix=f"list phases, e.g. --phases {','.join(graph.order()[:2])}"
         )
     store = RunStore(settings.runs_dir)
+    if replay:  # the recorded run's idea and phases, every model call from the cache
+        recorded = store.load_run(replay)
+        submission, wanted = recorded.submission, recorded.phases
+        os.environ[CACHE_MODE_ENV] = CacheMode.REPLAY.value
     selected = plan_phases(graph, store, None, wanted)
+    for warning in check_models(settings, [graph.phases[p] for p in selected], replay=bool(replay)):
+        console.print(f"[yellow]warning:[/] {warning}")
     store.check_writable()
     instance = open_instance(settings)
     record = create_run(settings, submission, selected)
