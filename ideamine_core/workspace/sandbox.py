@@ -239,7 +239,7 @@ class Sandbox:
         outer: list[str] = []
         if self.isolation is Isolation.UNSHARE:
             outer = [shutil.which("unshare") or "unshare", "--net", "--pid", "--fork", "--kill-child", "--"]
-            outer += [sys.executable, "-I", "-c", _LOOPBACK_UP]
+            outer += [sys.executable, "-I", "-S", "-c", _LOOPBACK_UP]
         return [*outer, *_drop_prefix(), *rl, *argv]
 
     def _nproc(self, limits: Limits) -> int:
@@ -341,11 +341,13 @@ def _killpg(pgid: int) -> None:
 
 
 def kill_leftovers(token: str) -> int:
-    """SIGKILL every process whose environment carries `token`; how many there were."""
+    """SIGKILL every process of the sandbox uid whose environment carries `token`; how many there were."""
     needle = f"{TOKEN_VAR}={token}".encode()
+    uid = NOBODY if _drop_prefix() else os.geteuid()
     killed = 0
     for _ in range(3):  # a dying parent may fork once more: sweep until none is left
-        found = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _has(p, needle)]
+        procs = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _owner(p) == uid]
+        found = [int(p.name) for p in procs if _has(p, needle)]
         if not found:
             break
         for pid in found:
