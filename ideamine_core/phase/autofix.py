@@ -21,6 +21,7 @@ from ideamine_core.domain.artifact import AgentResult, EvidencePack, GateResult
 from ideamine_core.domain.evidence import FixAction, FixPlan, GateAttempt, GateReason, GuardResult, Waiver
 from ideamine_core.domain.phase import Parallelism, PhaseConfig
 from ideamine_core.phase.claims import GateContext, excerpt, latest
+from ideamine_core.phase.evidence_store import KnowledgeStore
 from ideamine_core.phase.gatekeeper import Evaluation, Gatekeeper
 from ideamine_core.phase.guards.base import SchemaLookup
 from ideamine_core.phase.judge import Judge
@@ -30,16 +31,8 @@ from ideamine_core.phase.waivers import StaticWaivers, WaiverSource
 
 MAX_LINES = 12
 """Reasons quoted per instruction."""
-SECURITY_METRICS = frozenset(
-    {
-        "secrets_found",
-        "critical_findings",
-        "high_findings",
-        "sast_critical",
-        "sast_high",
-        "vulnerable_dependencies_critical",
-    }
-)
+_BUILD_FIXES = re.compile(r"^(secrets_found|sast_\w+|vulnerable_dependencies_\w+|\w+_findings|tests_failed)$")
+"""Blocker metrics whose cure is a change to the generated code (so the build agents get them)."""
 BUILD_PHASE = "build"
 _LOCATION = re.compile(r"^(?P<path>[^:\s]+\.[A-Za-z0-9]+)(?::\d+)?$")
 
@@ -51,7 +44,7 @@ _LEADS = {
     "coverage": "Your output leaves required items uncovered. Cover each of these gaps:",
     "grounding": "These claims are not supported by the idea or the upstream artifacts. Ground each in "
     "them or remove it:",
-    "blockers": "Fix these blocking findings in the files you wrote:",
+    "blockers": "Fix these blocking findings:",
     "rescan": "Re-check after the fix of:",
     "retry": "The phase gate failed for these reasons. Produce a complete, consistent output:",
 }
@@ -101,7 +94,7 @@ def _add_blocker(
 ) -> None:
     m = _LOCATION.match(reason.item)
     owner = _owner_of_file(m.group("path"), context, results) if m else None
-    wants_build = reason.code in SECURITY_METRICS or reason.code == "tests_failed"
+    wants_build = _BUILD_FIXES.match(reason.code) is not None
     if owner is None and reason.code == "tests_failed" and BUILD_PHASE in context.upstream:
         owner = (BUILD_PHASE, "Implementer")
     if owner is not None and (wants_build or owner[0] == config.phase):
@@ -194,7 +187,7 @@ class GateLoop:
         judge: Judge | None = None,
         emit: Emit | None = None,
         *,
-        store: object | None = None,
+        store: KnowledgeStore | None = None,
         qav_agents: QAVAgents | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -228,7 +221,6 @@ class GateLoop:
                 break
             self._announce(
                 "phase.gate.autofix",
-                run_id,
                 attempt=n,
                 score=ev.gate.score,
                 threshold=ev.gate.threshold,
@@ -238,11 +230,10 @@ class GateLoop:
             for action in fix.actions:
                 state.apply(self.config.phase, action, rerun(action.agent, action.instruction or None))
             level = fix.qav_level
-        return self._outcome(run_id, ev, attempts, packs, state)
+        return self._outcome(ev, attempts, packs, state)
 
     def _outcome(
         self,
-        run_id: str,
         ev: Evaluation,
         attempts: list[GateAttempt],
         packs: list[EvidencePack],
@@ -255,7 +246,6 @@ class GateLoop:
         if escalate:
             self._announce(
                 "phase.gate.escalated",
-                run_id,
                 attempts=len(attempts),
                 score=final.score,
                 threshold=final.threshold,
@@ -271,9 +261,9 @@ class GateLoop:
             qav=ev.qav,
         )
 
-    def _announce(self, type_: str, run_id: str, **data: object) -> None:
+    def _announce(self, type_: str, **data: object) -> None:
         if self.emit is not None:
-            self.emit(type_, {"phase": self.config.phase, "run_id": run_id, **data})
+            self.emit(type_, dict(data))
 
 
 def _attempt(n: int, ev: Evaluation, fix: FixPlan | None) -> GateAttempt:

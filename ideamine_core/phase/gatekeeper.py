@@ -19,6 +19,7 @@ from ideamine_core.domain.evidence import FixPlan, GateReason, GuardResult, Waiv
 from ideamine_core.domain.phase import GuardSpec, PhaseConfig
 from ideamine_core.errors import ConfigError
 from ideamine_core.phase.claims import GateContext, clean_text, latest, phase_statements
+from ideamine_core.phase.evidence_store import KnowledgeStore
 from ideamine_core.phase.gate import evaluate_artifacts
 from ideamine_core.phase.guards.base import GuardInput, SchemaLookup, count_result
 from ideamine_core.phase.guards.blockers import KNOWN_METRICS, measure
@@ -76,7 +77,7 @@ class Gatekeeper:
         *,
         judge: Judge | None = None,
         qav_agents: QAVAgents | None = None,
-        store: Any | None = None,
+        store: KnowledgeStore | None = None,
         emit: Emit | None = None,
     ) -> None:
         check_hard_blockers(config)

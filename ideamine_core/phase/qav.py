@@ -28,11 +28,13 @@ from ideamine_core.domain.evidence import (
     Verdict,
 )
 from ideamine_core.phase.claims import GateContext, Statement, excerpt, phase_statements
+from ideamine_core.phase.evidence_store import KnowledgeStore
 from ideamine_core.phase.qav_agents import EvidenceIndex, QAVAgents, QAVPolicy
 
 __all__ = ["Clarifier", "Emit", "EvidenceIndex", "QAVAgents", "QAVPolicy", "QAVResult", "frame_id"]
 
 Emit = Callable[[str, dict[str, Any]], None]
+"""`emit(event_type, data)`; the caller knows the run and phase and adds them when it publishes."""
 LABEL_FIELDS = frozenset(
     {
         "name",
@@ -105,7 +107,7 @@ class Clarifier:
     """Run the Q/A/V triad on one attempt; persist frames and assumptions; announce the frames."""
 
     def __init__(
-        self, agents: QAVAgents | None = None, store: Any | None = None, emit: Emit | None = None
+        self, agents: QAVAgents | None = None, store: KnowledgeStore | None = None, emit: Emit | None = None
     ) -> None:
         self.agents = agents or QAVAgents()
         self.store = store
@@ -185,7 +187,6 @@ class Clarifier:
             self.emit(
                 "kmap.delta.created",
                 {
-                    "phase": phase,
                     "attempt": attempt,
                     "frame_ids": s.frame_ids,
                     "accepted": s.accepted,

@@ -61,7 +61,7 @@ def test_scenario_5_accepted_bindings_and_a_kmap_delta_with_frame_ids(graph, cha
     assert s.questions == len(result.frames) == len(s.frame_ids) > 0
     assert [t for t, _ in events] == ["kmap.delta.created"]
     data = events[0][1]
-    assert data["phase"] == "prd" and data["frame_ids"] == s.frame_ids and data["accepted"] == s.accepted
+    assert data["attempt"] == 1 and data["frame_ids"] == s.frame_ids and data["accepted"] == s.accepted
     for binding in s.bindings:
         assert binding.frame_id in s.frame_ids and binding.evidence
         frame = next(f for f in result.frames if f.frame_id == binding.frame_id)
