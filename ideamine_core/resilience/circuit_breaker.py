@@ -174,6 +174,12 @@ class CircuitBreaker:
         """The shared state now (read from the store)."""
         return self.storage.snapshot(provider).state
 
+    def known_state(self, provider: str) -> State | None:
+        """This worker's last view of the state (no read), None before its first call."""
+        with self._lock:
+            seen = self._seen.get(provider)
+        return seen[0].state if seen is not None else None
+
     def _remember(self, provider: str, snapshot: Snapshot, now: float) -> None:
         with self._lock:
             self._seen[provider] = (snapshot, now)
