@@ -16,6 +16,7 @@ from typing import Any
 from ideamine_core.domain.agent import AgentContext
 from ideamine_core.domain.artifact import AgentResult, PhaseArtifact
 from ideamine_core.domain.idea import IdeaSubmission
+from ideamine_core.redaction import redact
 
 INVISIBLE = re.compile(
     "[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
@@ -54,8 +55,8 @@ def clean_text(value: object) -> str:
 
 
 def excerpt(text: str, limit: int = MAX_EXCERPT) -> str:
-    """A short, clean, single-line excerpt safe to put in a reason or an event."""
-    flat = " ".join(clean_text(text).split())
+    """A short, clean, single-line, secret-redacted excerpt safe for a reason, a frame or an event."""
+    flat = redact(" ".join(clean_text(text).split()))
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

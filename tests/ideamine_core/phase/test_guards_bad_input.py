@@ -200,3 +200,27 @@ def test_injection_text_is_counted_as_a_marker(graph, chain) -> None:
     guard = next(g for g in ev.gate.guards if g.guard == "blockers")
     assert not guard.passed and guard.metrics["injection_markers"] == 1
     assert guard.reasons[0].item == "PRDWriter.summary"
+
+
+def test_a_secret_in_prose_never_reaches_the_evidence(graph, chain) -> None:
+    key = "AKIA" + "IOSFODNN7EXAMPLE"
+
+    def leak(output: dict[str, Any]) -> None:
+        output["summary"] += f" Deploy with the key {key} in production."
+        output["requirements"].append(
+            {"id": "REQ-11", "text": f"The product shall not use {key}.", "priority": "must", "story_ids": []}
+        )
+        output["requirements"].append(
+            {"id": "REQ-12", "text": f"The product shall use {key}.", "priority": "must", "story_ids": []}
+        )
+
+    ev = evaluate(graph, chain, edited(chain["prd"].results, "PRDWriter", leak))
+    assert any(
+        r.code == "contradictions" and set(r.item.split(" ↔ ")) == {"REQ-11", "REQ-12"}
+        for r in ev.gate.reasons
+    )
+    dumped = ev.pack.model_dump_json() + ev.gate.model_dump_json()
+    dumped += "".join(f.model_dump_json() for f in ev.qav.frames) + "".join(
+        a.claim for a in ev.qav.assumptions
+    )
+    assert key not in dumped and "[REDACTED]" in dumped
