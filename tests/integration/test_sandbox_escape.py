@@ -305,7 +305,7 @@ def test_resource_attacks_are_contained(tmp_path: Path, name: str, source: str, 
 
 
 def test_cpu_loop_is_killed_by_the_cpu_limit(tmp_path: Path) -> None:
-    limits = Limits(cpu_seconds=2, wall_seconds=20)
+    limits = Limits(cpu_seconds=1, wall_seconds=20)
     result = _run(tmp_path, "test_cpu.py", CPU, limits)
     print(
         f"sandbox cpu loop: killed_by=RLIMIT_CPU exit={result.exit_code} wall={result.duration_seconds}s "
