@@ -187,7 +187,7 @@ def rehash_suffix(seq: int) -> Mutation:
 
 
 COLUMNS = ("run_id", "seq", "entry_id", "type", "ts", "phase", "task_id", "idempotency_key", "payload")
-SAMPLED = (2, 377, 500, 996)  # rows whose phase and task_id are both set
+SAMPLED = (2, 500, 996)  # rows whose phase and task_id are both set
 
 CLASSES: dict[str, list[Mutation]] = {
     # one byte flipped in each column of the sampled rows
