@@ -7,7 +7,6 @@ reason that says how to enable it.
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -16,18 +15,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import sqlalchemy as sa
+from support import DEMO, PG_URL, REDIS_URL, REPO, service_missing  # noqa: F401 - re-exported
 
-from ideamine_core.domain.idea import IdeaSubmission
 from ideamine_core.settings import Settings
 from ideamine_core.storage.database import Database
 from ideamine_core.storage.run_store import RunStore
-
-REPO = Path(__file__).resolve().parent.parent
-DEMO = IdeaSubmission(
-    idea="Build a collaborative todo app with real-time sync",
-    users=["remote teams"],
-    constraints=["mobile-first", "offline-capable"],
-)
 
 
 @pytest.fixture
@@ -75,19 +67,6 @@ def allow_local_model_requests(monkeypatch: pytest.MonkeyPatch, no_model_request
     monkeypatch.setenv(request_gate.ENV_VAR, "local")
     with request_gate.allow_model_requests("local"):
         yield
-
-
-PG_URL = os.environ.get("IDEAMINE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("IDEAMINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def service_missing(service: str, url: str, error: BaseException) -> None:
-    """Fail under CI=true, skip elsewhere, naming the service, the URL and how to enable it."""
-    what = f"{service} at {url} is not reachable ({type(error).__name__}: {error})"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{what}; CI=true requires it", pytrace=False)
-    env = "IDEAMINE_TEST_PG_URL" if service == "PostgreSQL" else "IDEAMINE_TEST_REDIS_URL"
-    pytest.skip(f"{what}; start it or point {env} at one to run this test")
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 import yaml
-from conftest import REPO
+from support import REPO
 
 from ideamine_core.settings import Settings
 from ideamine_dagster.definitions import build_definitions

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from conftest import DEMO
+from support import DEMO
 from pipeline_helpers import run_phases
 
 from ideamine_core.agents.spec import AgentSpec

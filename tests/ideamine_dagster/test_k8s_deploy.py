@@ -8,7 +8,7 @@ k8s job executor (one pod per step).
 from __future__ import annotations
 
 import yaml
-from conftest import REPO
+from support import REPO
 from dagster._config import process_config
 
 from ideamine_core.settings import Settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 import pytest
-from conftest import DEMO
+from support import DEMO
 from pipeline_helpers import run_phases
 
 from ideamine_core.settings import Settings

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
-from conftest import DEMO
+from support import DEMO
 from pipeline_helpers import run_phases
 
 from ideamine_core.agents.outputs.intake import IdeaSpec

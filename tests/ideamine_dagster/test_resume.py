@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import dagster as dg
-from conftest import REPO
+from support import REPO
 
 from ideamine_core.settings import Settings
 from ideamine_core.storage.run_store import RunStore, run_status

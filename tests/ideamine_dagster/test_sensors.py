@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dagster as dg
 import yaml
-from conftest import DEMO
+from support import DEMO
 
 from ideamine_core.domain.idea import IdeaSubmission
 from ideamine_core.inbox import IdeaInbox

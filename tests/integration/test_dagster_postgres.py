@@ -14,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import sqlalchemy as sa
-from conftest import DEMO, PG_URL, REPO, service_missing
+from support import DEMO, PG_URL, REPO, service_missing
 
 from ideamine_core.settings import Settings
 from ideamine_dagster.launcher import create_run, execute_run

@@ -1,14 +1,19 @@
-"""Real runs for the dossier tests: the `ideamine run` command on a temporary home, once per session."""
+"""Real runs for the dossier tests: `ideamine run` on a temporary home, once per test session.
+
+Plain cached functions rather than fixtures in a conftest.py: a second `conftest` module would shadow
+the root one that other test modules import from (`from support import DEMO`).
+"""
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
-
-import pytest
 
 from ideamine_core.storage.run_store import RunStore
 
@@ -33,24 +38,29 @@ def ideamine_run(home: Path, *args: str) -> str:
     return run.run_id
 
 
-@pytest.fixture(scope="session")
-def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def _home(name: str) -> Path:
+    root = Path(tempfile.mkdtemp(prefix=f"ideamine-dossier-{name}-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return root / "home"
+
+
+@functools.cache
+def full_run() -> tuple[Path, str]:
     """(runs folder, run id) of a complete 13-phase offline run. Treat it as read-only."""
-    home = tmp_path_factory.mktemp("full") / "home"
+    home = _home("full")
     return home / "runs", ideamine_run(home, "--executor", "in_process")
 
 
-@pytest.fixture(scope="session")
-def partial_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+@functools.cache
+def partial_run() -> tuple[Path, str]:
     """(runs folder, run id) of a partial run: intake → prd only. Treat it as read-only."""
-    home = tmp_path_factory.mktemp("partial") / "home"
+    home = _home("partial")
     phases = "intake,ideation,critique,prd"
     return home / "runs", ideamine_run(home, "--phases", phases, "--executor", "in_process")
 
 
-@pytest.fixture
-def full_copy(full_run: tuple[Path, str], tmp_path: Path) -> tuple[RunStore, str]:
-    """A private, editable copy of the full run."""
-    runs, run_id = full_run
+def copy_of_full_run(tmp_path: Path) -> tuple[RunStore, str]:
+    """A private, editable copy of the full run under `tmp_path`."""
+    runs, run_id = full_run()
     shutil.copytree(runs / run_id, tmp_path / "runs" / run_id)
     return RunStore(tmp_path / "runs"), run_id
