@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from dossier_runs import copy_of_full_run, full_run, partial_run
 from pydantic import ValidationError
 
 from ideamine_core.dossier import EXPECTED, Dossier, DossierInputs, compile_dossier
@@ -64,8 +65,8 @@ def full_inputs(run_id: str) -> DossierInputs:
     )
 
 
-def test_full_run_without_inputs_misses_exactly_the_unsupplied_inputs(full_run: tuple[Path, str]) -> None:
-    runs, run_id = full_run
+def test_full_run_without_inputs_misses_exactly_the_unsupplied_inputs() -> None:
+    runs, run_id = full_run()
     dossier = compile_dossier(RunStore(runs), run_id)
     assert dossier.missing == INPUT_KEYS
     assert dossier.completeness_percent == 65.0  # 13 of 20
@@ -83,8 +84,8 @@ def test_full_run_without_inputs_misses_exactly_the_unsupplied_inputs(full_run: 
     assert dossier.run.models == [f"{api['provenance']['provider']}:{api['provenance']['model']}"]
 
 
-def test_full_run_summary_reflects_the_run_folder(full_run: tuple[Path, str]) -> None:
-    runs, run_id = full_run
+def test_full_run_summary_reflects_the_run_folder() -> None:
+    runs, run_id = full_run()
     store = RunStore(runs)
     dossier = compile_dossier(store, run_id)
     assert dossier.run.status == "passed"
@@ -102,8 +103,8 @@ def test_full_run_summary_reflects_the_run_folder(full_run: tuple[Path, str]) ->
     assert len(dossier.security.findings) == sum(expected.values())
 
 
-def test_partial_run_lists_exactly_the_missing_artifacts(partial_run: tuple[Path, str]) -> None:
-    runs, run_id = partial_run
+def test_partial_run_lists_exactly_the_missing_artifacts() -> None:
+    runs, run_id = partial_run()
     dossier = compile_dossier(RunStore(runs), run_id)
     assert [a.key for a in dossier.artifacts if a.present] == PRD_KEYS
     assert dossier.missing == [e.key for e in EXPECTED if e.key not in PRD_KEYS]
@@ -118,8 +119,8 @@ def test_partial_run_lists_exactly_the_missing_artifacts(partial_run: tuple[Path
     assert dossier.security.counts is None
 
 
-def test_every_input_supplied_makes_it_complete(full_copy: tuple[RunStore, str]) -> None:
-    store, run_id = full_copy
+def test_every_input_supplied_makes_it_complete(tmp_path: Path) -> None:
+    store, run_id = copy_of_full_run(tmp_path)
     dossier = compile_dossier(store, run_id, full_inputs(run_id))
     assert dossier.missing == [] and dossier.completeness_percent == 100.0
     phases = {p.phase: p for p in dossier.run.phases}
@@ -197,8 +198,8 @@ MUTATIONS = [
         "unreadable",  # the artifact file is corrupt
     ],
 )
-def test_a_missing_openapi_names_why(full_copy: tuple[RunStore, str], mutate, reason: str) -> None:
-    store, run_id = full_copy
+def test_a_missing_openapi_names_why(tmp_path: Path, mutate, reason: str) -> None:
+    store, run_id = copy_of_full_run(tmp_path)
     mutate(store, run_id)
     dossier = compile_dossier(store, run_id, full_inputs(run_id))
     assert dossier.missing == ["product.openapi"]
@@ -208,8 +209,8 @@ def test_a_missing_openapi_names_why(full_copy: tuple[RunStore, str], mutate, re
     assert dossier.product.api is None
 
 
-def test_a_failed_gate_fails_the_run_and_keeps_the_other_artifacts(full_copy: tuple[RunStore, str]) -> None:
-    store, run_id = full_copy
+def test_a_failed_gate_fails_the_run_and_keeps_the_other_artifacts(tmp_path: Path) -> None:
+    store, run_id = copy_of_full_run(tmp_path)
     _fail_architecture(store, run_id)
     dossier = compile_dossier(store, run_id)
     assert dossier.run.status == "failed"
@@ -218,8 +219,8 @@ def test_a_failed_gate_fails_the_run_and_keeps_the_other_artifacts(full_copy: tu
     assert dossier.product.prd is not None and dossier.deployment.plan is not None
 
 
-def test_coverage_is_missing_when_the_test_report_has_none(full_copy: tuple[RunStore, str]) -> None:
-    store, run_id = full_copy
+def test_coverage_is_missing_when_the_test_report_has_none(tmp_path: Path) -> None:
+    store, run_id = copy_of_full_run(tmp_path)
     report = QAReport(tests_run=12, passed=12, failed=0)
     dossier = compile_dossier(store, run_id, full_inputs(run_id).model_copy(update={"qa_report": report}))
     assert dossier.missing == ["code.coverage"]
@@ -227,8 +228,8 @@ def test_coverage_is_missing_when_the_test_report_has_none(full_copy: tuple[RunS
     assert coverage.reason == "the test report has no coverage"
 
 
-def test_gate_history_input_replaces_the_evidence_packs(full_copy: tuple[RunStore, str]) -> None:
-    store, run_id = full_copy
+def test_gate_history_input_replaces_the_evidence_packs(tmp_path: Path) -> None:
+    store, run_id = copy_of_full_run(tmp_path)
     history = {
         "qa": [
             {"attempt": 1, "score": 0.6, "threshold": 0.8, "passed": False, "reasons": ["coverage: QA"]},
@@ -241,8 +242,8 @@ def test_gate_history_input_replaces_the_evidence_packs(full_copy: tuple[RunStor
     assert next(p for p in dossier.run.phases if p.phase == "prd").gate_history == []
 
 
-def test_json_round_trips_and_an_inconsistent_dossier_is_refused(full_copy: tuple[RunStore, str]) -> None:
-    store, run_id = full_copy
+def test_json_round_trips_and_an_inconsistent_dossier_is_refused(tmp_path: Path) -> None:
+    store, run_id = copy_of_full_run(tmp_path)
     dossier = compile_dossier(store, run_id)
     assert Dossier.model_validate_json(render_json(dossier)) == dossier
     data = dossier.model_dump(mode="json")
@@ -252,8 +253,8 @@ def test_json_round_trips_and_an_inconsistent_dossier_is_refused(full_copy: tupl
         Dossier.model_validate(data | {"missing": []})
 
 
-def test_storage_row_fits_the_release_dossiers_table(full_copy: tuple[RunStore, str], db) -> None:
-    store, run_id = full_copy
+def test_storage_row_fits_the_release_dossiers_table(tmp_path: Path, db) -> None:
+    store, run_id = copy_of_full_run(tmp_path)
     dossier = compile_dossier(store, run_id, full_inputs(run_id))
     table = ReleaseDossierRow.__table__
     row = dossier.storage_row()
@@ -264,10 +265,8 @@ def test_storage_row_fits_the_release_dossiers_table(full_copy: tuple[RunStore, 
     assert Dossier.model_validate(stored["dossier"]) == dossier
 
 
-def test_secrets_never_reach_the_dossier(
-    full_copy: tuple[RunStore, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    store, run_id = full_copy
+def test_secrets_never_reach_the_dossier(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store, run_id = copy_of_full_run(tmp_path)
     canary = "dossier-canary-5f0c1e2d9a8b7c6d"
     monkeypatch.setenv("IDEAMINE_TEST_API_KEY", canary)
     record = store.load_run(run_id)

@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from dossier_runs import copy_of_full_run, full_run, partial_run
 
 from ideamine_core.domain.idea import IdeaSubmission
 from ideamine_core.dossier import DossierInputs, compile_dossier, render, write_dossier
@@ -52,8 +53,8 @@ class Page(HTMLParser):
             self.text_by_id[ident] += data
 
 
-def test_html_is_self_contained_with_three_charts(full_copy: tuple[RunStore, str]) -> None:
-    store, run_id = full_copy
+def test_html_is_self_contained_with_three_charts(tmp_path: Path) -> None:
+    store, run_id = copy_of_full_run(tmp_path)
     costs = {"prd": PhaseCost(cost_usd=0.02, tokens_in=900, tokens_out=300)}
     html = render_html(compile_dossier(store, run_id, DossierInputs(phase_costs=costs)))
     page = Page(html)
@@ -70,8 +71,8 @@ def test_html_is_self_contained_with_three_charts(full_copy: tuple[RunStore, str
     assert set(sections) | {"audit"} <= set(page.text_by_id)
 
 
-def test_everything_from_the_run_is_escaped(full_copy: tuple[RunStore, str]) -> None:
-    store, run_id = full_copy
+def test_everything_from_the_run_is_escaped(tmp_path: Path) -> None:
+    store, run_id = copy_of_full_run(tmp_path)
     record = store.load_run(run_id)
     hostile = IdeaSubmission(idea=HOSTILE, users=["<b>teams</b>"], constraints=["a|b"])
     store.save_run(record.model_copy(update={"submission": hostile}))
@@ -87,8 +88,8 @@ def test_everything_from_the_run_is_escaped(full_copy: tuple[RunStore, str]) -> 
     assert "# Release dossier: &lt;script&gt;" in markdown and r"\| \[link\]" in markdown
 
 
-def test_missing_artifacts_are_listed_with_their_reasons(partial_run: tuple[Path, str]) -> None:
-    runs, run_id = partial_run
+def test_missing_artifacts_are_listed_with_their_reasons() -> None:
+    runs, run_id = partial_run()
     dossier = compile_dossier(RunStore(runs), run_id)
     text = " ".join(Page(render_html(dossier)).text_by_id.values())
     assert "Completeness: 15.0%" in text and "17 of 20 expected artifacts are missing" in text
@@ -100,8 +101,8 @@ def test_missing_artifacts_are_listed_with_their_reasons(partial_run: tuple[Path
     assert "| Ledger head | audit | `input:ledger_head` | **missing** |" in markdown
 
 
-def test_markdown_has_tables_and_the_openapi_appendix(full_run: tuple[Path, str]) -> None:
-    runs, run_id = full_run
+def test_markdown_has_tables_and_the_openapi_appendix() -> None:
+    runs, run_id = full_run()
     dossier = compile_dossier(RunStore(runs), run_id)
     markdown = render_markdown(dossier)
     assert "| Phase | Status | Gate score | Threshold | Attempts | Duration | Cost | Tokens |" in markdown
@@ -127,8 +128,8 @@ def test_md_escape(text: str, inert: str) -> None:
     assert md_escape(text) == inert
 
 
-def test_write_and_format_errors(full_copy: tuple[RunStore, str], tmp_path: Path) -> None:
-    store, run_id = full_copy
+def test_write_and_format_errors(tmp_path: Path) -> None:
+    store, run_id = copy_of_full_run(tmp_path)
     dossier = compile_dossier(store, run_id)
     path = write_dossier(dossier, default_path(store, run_id, "json"), "json")
     assert path == store.run_dir(run_id) / "dossier.json"
