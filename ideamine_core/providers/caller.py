@@ -91,11 +91,6 @@ class ModelCaller:
         if self.config.cache_mode is CacheMode.REPLAY and cache is None:
             raise ValueError("replay needs a response cache (pass cache=ResponseCache(db))")
 
-    @property
-    def name(self) -> str:
-        """The default model id (the first rung of the default ladder)."""
-        return self.config.models[0]
-
     def ladder(self, models: Sequence[str] | None = None) -> list[ModelRef]:
         """The parsed ladder for a call: `models` if given and not empty, else the default."""
         chosen = [m for m in (models or ()) if m.strip()] or list(self.config.models)

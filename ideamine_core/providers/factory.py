@@ -1,11 +1,10 @@
-"""Build the ModelCaller from Settings (+ the project Database), and resolve an agent's model ladder."""
+"""Build the ModelCaller from Settings (and the project Database): the one place the lead wires it."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
-from ideamine_core.domain.phase import PhaseConfig
 from ideamine_core.providers.base import AfterCall, BeforeCall, CallGuard, Provider
 from ideamine_core.providers.cache import CacheMode, ResponseCache
 from ideamine_core.providers.caller import CallerConfig, ModelCaller, cache_mode_from_env
@@ -17,11 +16,6 @@ from ideamine_core.storage.database import Database, open_database
 def default_ladder(settings: Settings) -> tuple[str, ...]:
     """The default ladder: IDEAMINE_MODEL, which may list fallbacks separated by commas."""
     return tuple(str(ref) for ref in parse_ladder(settings.model))
-
-
-def agent_models(config: PhaseConfig, agent: str) -> list[str]:
-    """The ladder a phase config gives `agent` ([] = the default): agent models, agent model, phase models."""
-    return config.models_for(agent)
 
 
 def build_caller(
@@ -63,14 +57,3 @@ def build_caller(
 def _project_db(settings: Settings) -> Database:
     """The project database (the embedded SQLite one is migrated on first use)."""
     return open_database(settings.db_url, embedded=settings.embedded_database)
-
-
-def ladders_of(settings: Settings, configs: Sequence[PhaseConfig]) -> dict[str, list[str]]:
-    """Every ladder a run may use, by where it comes from ('default', 'phase/agent'), for up-front checks."""
-    ladders = {"IDEAMINE_MODEL": list(default_ladder(settings))}
-    for config in configs:
-        for agent in config.agent_names:
-            models = agent_models(config, agent)
-            if models:
-                ladders[f"{config.phase}/{agent}"] = models
-    return ladders

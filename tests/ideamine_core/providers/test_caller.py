@@ -8,6 +8,7 @@ ModelOutputInvalidError carrying the raw output.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,8 +21,10 @@ from ideamine_core.errors import BudgetExceededError, ModelOutputInvalidError
 from ideamine_core.providers.base import CallEstimate, CallRecord
 from ideamine_core.providers.cache import CacheMode
 from ideamine_core.providers.caller import CallerConfig, ModelCaller, cache_mode_from_env
+from ideamine_core.providers.factory import build_caller
 from ideamine_core.providers.model_id import ModelRef
 from ideamine_core.providers.offline import OfflineProvider
+from ideamine_core.settings import Settings
 
 CLOSED_PORT_URL = "http://127.0.0.1:9/v1"  # discard port: nothing listens there
 DEMO = IdeaSubmission(idea="Build a collaborative todo app with real-time sync", users=["remote teams"])
@@ -132,3 +135,19 @@ def test_replay_needs_a_cache_and_the_mode_comes_from_the_environment() -> None:
     assert cache_mode_from_env({}) is CacheMode.READ_WRITE
     with pytest.raises(Exception, match="not a cache mode"):
         cache_mode_from_env({"IDEAMINE_CACHE_MODE": "sometimes"})
+
+
+def test_build_caller_reads_the_settings_and_offline_never_opens_the_database(tmp_path: Path) -> None:
+    settings = Settings(
+        home=tmp_path,
+        config_dir=tmp_path,
+        model="openai:gpt-4.1-mini, offline",
+        model_base_url="http://127.0.0.1:9/v1",
+        database_url="postgresql+psycopg://nobody@127.0.0.1:1/unreachable",
+    )
+    caller = build_caller(settings, env={"IDEAMINE_CACHE_MODE": "replay"}, offline=BrokenOutput())
+    config = caller.config
+    assert config.models == ("openai:gpt-4.1-mini", "offline") and config.cache_mode is CacheMode.REPLAY
+    assert config.openai_base_url == "http://127.0.0.1:9/v1" and caller.offline.__class__ is BrokenOutput
+    offline_only = build_caller(settings.model_copy(update={"model": "offline"}), env={})
+    assert offline_only.call(get_agent("Classifier"), _ctx()).record.outcome == "ok"  # no database needed
