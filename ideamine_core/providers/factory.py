@@ -30,8 +30,9 @@ def build_caller(
     guard: CallGuard | None = None,
     env: Mapping[str, str] | None = None,
 ) -> ModelCaller:
-    """The caller for a run: default ladder and base URL from `settings`, cache in `db` (default: the
-    project database, migrated on first use), cache mode from `cache_mode` or IDEAMINE_CACHE_MODE."""
+    """The caller for a run: default ladder and base URL from `settings`, prompt overrides looked up in
+    `<config_dir>/prompts` first, cache in `db` (default: the project database, opened on first use),
+    cache mode from `cache_mode` or IDEAMINE_CACHE_MODE."""
     env = os.environ if env is None else env
     mode = CacheMode(cache_mode) if cache_mode is not None else cache_mode_from_env(env)
     base = config or CallerConfig()
@@ -40,6 +41,7 @@ def build_caller(
             "models": default_ladder(settings),
             "cache_mode": mode,
             "openai_base_url": settings.model_base_url,
+            "prompt_dirs": (settings.config_dir / "prompts", *base.prompt_dirs),
         }
     )
     cache = ResponseCache(db if db is not None else lambda: _project_db(settings))

@@ -149,5 +149,6 @@ def test_build_caller_reads_the_settings_and_offline_never_opens_the_database(tm
     config = caller.config
     assert config.models == ("openai:gpt-4.1-mini", "offline") and config.cache_mode is CacheMode.REPLAY
     assert config.openai_base_url == "http://127.0.0.1:9/v1" and caller.offline.__class__ is BrokenOutput
+    assert config.prompt_dirs == (tmp_path / "prompts",)
     offline_only = build_caller(settings.model_copy(update={"model": "offline"}), env={})
     assert offline_only.call(get_agent("Classifier"), _ctx()).record.outcome == "ok"  # no database needed
