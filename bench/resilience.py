@@ -108,13 +108,14 @@ def bench_stall(args: argparse.Namespace) -> None:
     """RELIABILITY 8: detection latency and decisions per stall, SIGSTOP and blocked agent."""
     for backend in ("sqlite", "postgresql"):
         latencies: dict[str, list[float]] = {"stopped": [], "blocked": []}
-        decisions, false, errors = [], 0, 0
+        decisions, false, errors, recorded = [], 0, 0, []
         for _ in range(args.reps):
             with database(backend) as url, workdir() as wd:
                 f = sc.stall_detection(url, wd)
             for task in latencies:
                 if f[f"{task}_latency_s"] is not None:
                     latencies[task].append(f[f"{task}_latency_s"])
+                    recorded.append(f[f"{task}_recorded_after_s"])
                 decisions.append(f[f"{task}_decisions"])
             false += f["false_stalls"]
             errors += f["tick_errors"]
@@ -123,6 +124,7 @@ def bench_stall(args: argparse.Namespace) -> None:
             bound_s=0.8,
             sigstop_latency_p50_max_s=(pct(latencies["stopped"], 0.5), max(latencies["stopped"])),
             blocked_latency_p50_max_s=(pct(latencies["blocked"], 0.5), max(latencies["blocked"])),
+            decision_recorded_after_max_s=max(recorded),
             decisions_per_stall=sorted(set(decisions)),
             false_stalls=false,
             tick_errors=errors,
@@ -215,7 +217,7 @@ def bench_race(args: argparse.Namespace) -> None:
 
 def bench_pytest_figures(args: argparse.Namespace) -> None:
     """RELIABILITY 11 and 25 at full settings: run their tests and echo the figure lines."""
-    env = os.environ | {"PYTHONUNBUFFERED": "1"}
+    env = os.environ | {"PYTHONUNBUFFERED": "1", "IDEAMINE_LADDER_RETRY_AFTER": "2"}
     targets = ["tests/chaos/test_unsticker_ladder.py", "tests/ideamine_core/resilience/test_budgets.py"]
     out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:randomly", *targets],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip

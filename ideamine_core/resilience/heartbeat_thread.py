@@ -16,11 +16,15 @@ wakes the thread at once and joins it.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from types import TracebackType
 
+from ideamine_core.domain.phase import HeartbeatSpec
 from ideamine_core.errors import StaleFencingTokenError
 from ideamine_core.resilience.heartbeats import HeartbeatStore
 from ideamine_core.resilience.leases import Lease
@@ -147,3 +151,45 @@ class HeartbeatThread:
             log.warning("task %s must stop: %s", self.lease.task_id, reason)
             self.reason = reason
             self.must_stop.set()
+
+
+def worker_id() -> str:
+    """A lease owner name for this process and thread: host, pid and thread."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+@contextmanager
+def leased_task(
+    store: HeartbeatStore,
+    task_id: str,
+    *,
+    run_id: str,
+    phase: str,
+    heartbeat: HeartbeatSpec,
+    agent: str = "",
+    owner: str | None = None,
+    follow_work: bool = False,
+    checks: Sequence[Check] = (),
+) -> Iterator[HeartbeatThread]:
+    """Hold the task's lease and beat it while the block runs (lease ttl = interval × stall threshold).
+
+    The task ends ``done``, or ``failed`` if the block raised; a task taken over meanwhile is left to
+    its new holder. Use the yielded thread's ``lease.fence`` for every durable write of the task.
+    """
+    ttl = heartbeat.interval_seconds * heartbeat.stall_threshold
+    lease = store.acquire(
+        task_id,
+        owner or worker_id(),
+        ttl,
+        run_id=run_id,
+        phase=phase,
+        agent=agent,
+        interval=heartbeat.interval_seconds,
+    )
+    thread = HeartbeatThread(store, lease, follow_work=follow_work, checks=checks).start()
+    thread.release_status = "failed"
+    try:
+        yield thread
+        thread.release_status = "done"
+    finally:
+        thread.stop()

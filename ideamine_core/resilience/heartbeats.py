@@ -75,6 +75,8 @@ class BeatStats:
 class HeartbeatStore(Protocol):
     """Leases, beats and the supervisor's view of them; implemented over the database and Redis."""
 
+    db: Database
+    """The database holding leases and fencing tokens (and decisions, checkpoints, ...)."""
     stats: BeatStats
 
     def acquire(

@@ -9,6 +9,7 @@ Redis only ever mirrors the token, it never issues one.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,13 +18,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 
 from ideamine_core.errors import LeaseHeldError
 from ideamine_core.storage.database import Database
 from ideamine_core.storage.fencing import Fence, check_fencing
 from ideamine_core.storage.tables import HeartbeatRow, TaskRow
 
+log = logging.getLogger(__name__)
+
 Clock = Callable[[], float]
+LOCK_NOT_AVAILABLE = "55P03"
+"""PostgreSQL's SQLSTATE for a lock_timeout."""
 TASKS = TaskRow.__table__
 BEATS = HeartbeatRow.__table__
 MAX_SAMPLES = 32
@@ -62,9 +68,10 @@ def insert_ignore(conn: Connection, table: sa.Table, values: dict[str, Any]) -> 
 class LeaseTable:
     """Acquire, renew, release, take over and revoke task leases in the database."""
 
-    def __init__(self, db: Database, *, clock: Clock = time.time) -> None:
+    def __init__(self, db: Database, *, clock: Clock = time.time, lock_timeout: float = 2.0) -> None:
         self.db = db
         self.clock = clock
+        self.lock_timeout = lock_timeout
 
     def acquire(
         self,
@@ -212,9 +219,16 @@ class LeaseTable:
         Returns the new token, or None when the token had already moved on (another supervisor, a
         takeover, a finished task) — so at most one caller ever wins a given stall. `also(conn, token)`
         runs in the same transaction (e.g. recording the decision that caused the revocation).
+
+        On PostgreSQL a worker paused *inside* a transaction keeps its lock on the task row (taken by
+        `check_fencing`); the takeover then gives up after `lock_timeout` seconds, returns None and is
+        tried again at the next tick. Set ``idle_in_transaction_session_timeout`` on the database role
+        so such a session is ended and its lock released.
         """
 
         def txn(conn: Connection) -> int | None:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(self.lock_timeout * 1000)}ms'")
             done = conn.execute(
                 sa.update(TASKS)
                 .where(TASKS.c.task_id == task_id, TASKS.c.fencing_token == expected_token)
@@ -233,7 +247,13 @@ class LeaseTable:
                 also(conn, expected_token + 1)
             return expected_token + 1
 
-        return self.db.write(txn)
+        try:
+            return self.db.write(txn)
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                raise
+            log.warning("takeover of task %s waits for a lock its stalled worker holds; retry later", task_id)
+            return None
 
     def current_token(self, task_id: str) -> int | None:
         """The task's current fencing token (None if the task does not exist)."""

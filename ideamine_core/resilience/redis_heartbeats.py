@@ -165,13 +165,20 @@ class RedisHeartbeatStore:
         if status == -1:
             ok = self._db_beat(lease, when, progress)
             if ok:
-                self._write_key(lease, when, progress, create=True)
-                self.stats.restored += 1
+                self._restore(lease, when, progress)
             return ok
         self.stats.beats += 1
         if self.clock() - self._synced.get((lease.task_id, lease.token), 0.0) >= lease.ttl / 2:
             return self._db_beat(lease, when, progress)
         return True
+
+    def _restore(self, lease: Lease, at: float, progress: float | None) -> None:
+        """Re-create a key Redis lost, now that the database confirmed the lease is current."""
+        try:
+            if self._write_key(lease, at, progress, create=True) == 0:
+                self.stats.restored += 1
+        except redis.RedisError as exc:
+            self._trouble(exc, lease.interval)
 
     def _db_beat(self, lease: Lease, at: float, progress: float | None) -> bool:
         try:

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 
 from ideamine_core.domain.phase import PhaseConfig
 from ideamine_core.resilience.checkpoints import CheckpointStore
+from ideamine_core.resilience.dead_runs import DeadRun, find_dead_runs
 from ideamine_core.resilience.decisions import Decision, Failure, FailureMode, Strategy
 from ideamine_core.resilience.heartbeats import BeatState, HeartbeatStore, StoreHealth
 from ideamine_core.resilience.leases import Clock, insert_ignore
@@ -36,12 +37,13 @@ from ideamine_core.resilience.unstickers import (
     backoff_delay,
     budget_report,
     escalation,
+    kill_local_owner,
     next_model,
     retry_from_checkpoint,
     switch_strategy,
 )
 from ideamine_core.storage.database import Database
-from ideamine_core.storage.tables import RunRow, SupervisorDecisionRow, TaskRow
+from ideamine_core.storage.tables import SupervisorDecisionRow
 
 log = logging.getLogger(__name__)
 OUTBOX = SupervisorDecisionRow.__table__
@@ -62,6 +64,11 @@ class SupervisorPolicy(BaseModel):
     backoff_base: float = Field(default=1.0, ge=0)
     backoff_cap: float = Field(default=300.0, ge=0)
     default_chunk_tokens: int = Field(default=4000, ge=1)
+    kill_local_workers: bool = Field(
+        default=False,
+        description="SIGKILL a stalled worker on this host (owner 'host:pid:thread') before fencing it out: "
+        "on one machine a process paused inside a transaction holds locks every writer waits for.",
+    )
 
     @classmethod
     def from_configs(cls, configs: Iterable[PhaseConfig], **overrides: Any) -> SupervisorPolicy:
@@ -92,15 +99,6 @@ class TickReport(BaseModel):
     in_grace: int = 0
 
 
-class DeadRun(BaseModel):
-    """A run marked running whose tasks have all stopped beating."""
-
-    run_id: str
-    last_beat_at: float | None
-    silent_seconds: float
-    tasks: int
-
-
 class Supervisor:
     """Detect stalls, flat progress and dead runs; choose, record and emit an unsticker decision."""
 
@@ -116,7 +114,7 @@ class Supervisor:
         reclaim_after: float = 60.0,
     ) -> None:
         self.store = store
-        self.db: Database = db if db is not None else store.db  # type: ignore[attr-defined]
+        self.db: Database = db if db is not None else store.db
         self.policy = policy or SupervisorPolicy()
         self.emit = emit
         self.checkpoints = checkpoints or CheckpointStore(self.db, clock=clock)
@@ -176,6 +174,9 @@ class Supervisor:
     ) -> Decision | None:
         """Revoke the lease (compare-and-set) and record the decision in one transaction; then emit."""
         checkpoint = self.checkpoints.load(beat.task_id) if mode is FailureMode.STALL else None
+        if mode is FailureMode.STALL and self.policy.kill_local_workers:
+            if (killed := kill_local_owner(beat.owner)) is not None:
+                evidence = evidence | {"killed_pid": killed}
         decided: list[Decision] = []
 
         def record(conn: Connection, token: int) -> None:
@@ -357,40 +358,9 @@ class Supervisor:
     def dead_runs(
         self, *, dead_after: float, run_ids: Iterable[str] | None = None, now: float | None = None
     ) -> list[DeadRun]:
-        """Runs marked running (`run_ids`, default the ``runs`` rows with status running) none of whose
-        tasks has beaten for `dead_after` seconds; runs with no task yet are judged by their last update."""
+        """Runs marked running whose tasks all stopped beating `dead_after` seconds ago (see dead_runs.py)."""
         now = self.clock() if now is None else now
-        newest: dict[str, float] = {}
-        for beat in self.store.live(now):
-            newest[beat.run_id] = max(newest.get(beat.run_id, 0.0), beat.beat_at + beat.lag)
-        with self.db.read() as conn:
-            runs = _running(conn, run_ids)
-            tasks = conn.execute(
-                sa.select(TaskRow.run_id, sa.func.max(TaskRow.last_heartbeat_at), sa.func.count())
-                .where(TaskRow.run_id.in_(list(runs)))
-                .group_by(TaskRow.run_id)
-            ).all()
-        counts = {run: (last, n) for run, last, n in tasks}
-        dead = []
-        for run_id, updated in runs.items():
-            last_task, n = counts.get(run_id, (None, 0))
-            marks = [v for v in (newest.get(run_id), last_task) if v is not None]
-            last = max(marks) if marks else updated
-            if last is not None and now - last >= dead_after:
-                dead.append(DeadRun(run_id=run_id, last_beat_at=last, silent_seconds=now - last, tasks=n))
-        return dead
-
-
-def _running(conn: Connection, run_ids: Iterable[str] | None) -> dict[str, float | None]:
-    """Run id → last update time of the runs to judge."""
-    if run_ids is None:
-        rows = conn.execute(sa.select(RunRow.run_id, RunRow.updated_at).where(RunRow.status == "running"))
-        return {r.run_id: r.updated_at for r in rows}
-    wanted = list(run_ids)
-    known = dict(
-        conn.execute(sa.select(RunRow.run_id, RunRow.updated_at).where(RunRow.run_id.in_(wanted))).all()
-    )
-    return {r: known.get(r) for r in wanted}
+        return find_dead_runs(self.store, dead_after=dead_after, run_ids=run_ids, now=now)
 
 
 def _outbox(conn: Connection, decision: Decision) -> tuple[Decision, bool]:

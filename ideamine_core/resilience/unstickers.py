@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import re
+import signal
+import socket
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -52,6 +55,20 @@ def retry_from_checkpoint(checkpoint: Checkpoint | None, new_token: int | None) 
         "checkpoint_token": checkpoint.token if checkpoint is not None else None,
         "fenced_at_token": new_token,
     }
+
+
+def kill_local_owner(owner: str) -> int | None:
+    """SIGKILL the worker process named by a lease owner 'host:pid:thread' if it runs on this host
+    (never this process); returns its pid, or None when it is elsewhere, gone or not such a name."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return None
+    try:
+        os.kill(int(pid_text), signal.SIGKILL)
+    except ProcessLookupError:
+        return None
+    return int(pid_text)
 
 
 def switch_strategy(

@@ -30,7 +30,7 @@ from ideamine_core.resilience.checkpoints import CheckpointStore, StepCheckpoint
 from ideamine_core.resilience.circuit_breaker import BreakerPolicy, BreakerStorage, CircuitBreaker, State
 from ideamine_core.resilience.crash import CRASH_ENV, crash_point
 from ideamine_core.resilience.decisions import Decision
-from ideamine_core.resilience.heartbeat_thread import HeartbeatThread
+from ideamine_core.resilience.heartbeat_thread import HeartbeatThread, worker_id
 from ideamine_core.resilience.heartbeats import DatabaseHeartbeatStore, HeartbeatStore, heartbeat_store
 from ideamine_core.resilience.redis_heartbeats import RedisHeartbeatStore
 from ideamine_core.resilience.supervisor import Supervisor, SupervisorPolicy
@@ -164,6 +164,17 @@ def _pings(client: redis.Redis) -> bool:
         return False
 
 
+def ended_when_idle_in_transaction(db_url: str, ms: int = 1000) -> str:
+    """On PostgreSQL, have the server end a session paused inside a transaction after `ms`, as production
+    should (so a paused worker cannot hold the task-row lock a takeover waits for)."""
+    if not db_url.startswith("postgresql"):
+        return db_url
+    option = f"-cidle_in_transaction_session_timeout%3D{ms}"
+    if "options=" in db_url:
+        return db_url.replace("options=", f"options={option}%20", 1)
+    return f"{db_url}{'&' if '?' in db_url else '?'}options={option}"
+
+
 def store_for(db_url: str, redis_url: str | None, prefix: str) -> HeartbeatStore:
     """The heartbeat store of a worker or supervisor (database, or Redis over the database)."""
     db = Database.for_url(db_url)
@@ -180,7 +191,7 @@ def role_beat(a: dict[str, Any]) -> None:
     log = Log(a["log"])
     store = store_for(a["db"], a.get("redis"), a.get("prefix", "ideamine:"))
     lease = store.acquire(
-        a["task"], f"worker-{os.getpid()}", a["ttl"], run_id=a["run"], phase="prd", interval=a["interval"]
+        a["task"], worker_id(), a["ttl"], run_id=a["run"], phase="prd", interval=a["interval"]
     )
     hb = HeartbeatThread(store, lease, follow_work=a.get("follow_work", False)).start()
     started, step = time.time(), 0
@@ -334,7 +345,7 @@ def stall_detection(
     sup = Supervisor(
         DatabaseHeartbeatStore(Database.for_url(db_url)),
         emit=rec,
-        policy=SupervisorPolicy(stall_threshold=threshold),
+        policy=SupervisorPolicy(stall_threshold=threshold, kill_local_workers=True),
     )
     base = {"db": db_url, "run": "run-stall", "interval": interval, "ttl": threshold * interval}
     logs = {name: workdir / f"{name}.jsonl" for name in ("stopped", "blocked", "healthy")}
@@ -362,7 +373,8 @@ def stall_detection(
     for task, since in (("stopped", stopped_at), ("blocked", blocked_at)):
         found = rec.for_task(task)
         figures[f"{task}_decisions"] = len(found)
-        figures[f"{task}_latency_s"] = round(found[0][0] - since, 3) if found else None
+        figures[f"{task}_latency_s"] = round(found[0][1].decided_at - since, 3) if found else None
+        figures[f"{task}_recorded_after_s"] = round(found[0][0] - since, 3) if found else None
         figures[f"{task}_retry_strategy"] = (
             [d["strategy"] for e, d in found[0][1].events() if e == "task.retry"] if found else []
         )
@@ -377,6 +389,7 @@ def zombie_fencing(
     """RELIABILITY 9: pause worker A past its lease, let the supervisor fence it and B take over, wake A."""
     from ideamine_core.ledger.store import Ledger
 
+    db_url = ended_when_idle_in_transaction(db_url)
     db = Database.for_url(db_url)
     store = DatabaseHeartbeatStore(db)
     rec = Recorder()
@@ -394,8 +407,10 @@ def zombie_fencing(
         },
     )
     try:
-        assert wait_for(lambda: sum(e["event"] == "accepted" for e in read_log(log_path)) >= 3, 30)
-        os.kill(a.pid, signal.SIGSTOP)
+        assert wait_for(
+            lambda: sum(e["event"] == "accepted" for e in read_log(log_path)) >= 3, 30, step=0.005
+        )
+        os.kill(a.pid, signal.SIGSTOP)  # right after a step's writes: A pauses between transactions
         supervise(sup, lambda: rec.for_task("story"), 20, interval / 4)
         taken_at = time.time()
         b = store.acquire("story", "worker-B", 30.0, interval=interval)  # the retried task, as B
@@ -437,7 +452,7 @@ def redis_outage(
         sup = Supervisor(
             store_for(db_url, server.url, prefix),
             emit=rec,
-            policy=SupervisorPolicy(stall_threshold=threshold),
+            policy=SupervisorPolicy(stall_threshold=threshold, kill_local_workers=True),
         )
         base = {
             "db": db_url,

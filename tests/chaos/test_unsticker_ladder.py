@@ -7,6 +7,7 @@ decision lands once in the real ledger as a `decision` entry."""
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -33,7 +34,7 @@ RUN = "run-ladder"
 CTX = UnstickContext(
     model="openai:gpt-4.1", ladder=["openai:gpt-4.1", "openai:gpt-4.1-mini"], max_input_tokens=500
 )
-RETRY_AFTER = 0.5
+RETRY_AFTER = float(os.environ.get("IDEAMINE_LADDER_RETRY_AFTER", "0.5"))  # bench/resilience.py: 2 s
 
 
 def _ledger_emit(ledger: Ledger) -> Any:

@@ -16,10 +16,11 @@ import redis
 import sqlalchemy as sa
 from resilience_helpers import ManualClock
 
+from ideamine_core.domain.phase import HeartbeatSpec
 from ideamine_core.errors import LeaseHeldError, StaleFencingTokenError
-from ideamine_core.resilience.heartbeat_thread import HeartbeatThread
+from ideamine_core.resilience.heartbeat_thread import HeartbeatThread, leased_task
 from ideamine_core.resilience.heartbeats import HeartbeatStore
-from ideamine_core.resilience.leases import MAX_SAMPLES
+from ideamine_core.resilience.leases import MAX_SAMPLES, LeaseTable
 from ideamine_core.resilience.redis_heartbeats import RedisHeartbeatStore
 from ideamine_core.storage.database import Database
 from ideamine_core.storage.fencing import check_fencing
@@ -177,6 +178,33 @@ def test_a_failing_check_asks_the_work_to_stop(hb_store: HeartbeatStore) -> None
         with pytest.raises(RuntimeError, match="wall-clock"):
             thread.raise_if_stopped()
     assert hb_store.live() == []  # still released: the lease was never lost
+
+
+@pytest.mark.timeout(30)
+def test_leased_task_ends_done_or_failed(hb_store: HeartbeatStore) -> None:
+    spec = HeartbeatSpec(interval_seconds=0.05, stall_threshold=3)
+    with leased_task(hb_store, "ok", run_id="run-1", phase="prd", heartbeat=spec, agent="PRDWriter") as hb:
+        assert hb.lease.ttl == pytest.approx(0.15) and [s.task_id for s in hb_store.live()] == ["ok"]
+    with pytest.raises(KeyError), leased_task(hb_store, "bad", run_id="run-1", phase="prd", heartbeat=spec):
+        raise KeyError("agent bug")
+    with hb_store.db.read() as conn:
+        rows = dict(conn.execute(sa.select(TaskRow.task_id, TaskRow.status)).all())
+    assert rows == {"ok": "done", "bad": "failed"}
+    assert hb_store.live() == []
+
+
+def test_a_takeover_blocked_by_a_paused_transaction_gives_up_until_the_next_tick(pg_url: str) -> None:
+    db = Database(pg_url)
+    db.setup()
+    leases = LeaseTable(db, lock_timeout=0.3)
+    lease = leases.acquire("t1", "w", 3.0, run_id="run-1", phase="prd")
+    with db.write_once() as paused:  # a worker paused inside a fenced write holds the task row
+        check_fencing(paused, lease.fence)
+        started = time.monotonic()
+        assert leases.revoke("t1", lease.token) is None
+        assert time.monotonic() - started < 5
+    assert leases.revoke("t1", lease.token) == lease.token + 1  # the next tick wins
+    db.dispose()
 
 
 # --- Redis only: the database confirms what Redis does not know ------------------------------------

@@ -5,6 +5,11 @@ progress that rises is not flat, progress that stalls over the window is."""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,6 +22,7 @@ from ideamine_core.resilience.unstickers import (
     backoff_delay,
     budget_report,
     escalation,
+    kill_local_owner,
     next_model,
     retry_from_checkpoint,
     split_into_chunks,
@@ -95,6 +101,19 @@ def test_switch_strategy_walks_the_list_then_ends() -> None:
     assert second is not None and second.name == "minimal"
     assert switch_strategy(second.name) is None
     assert switch_strategy("default", DEFAULT_STRATEGIES[:1]) is None
+
+
+def test_kill_local_owner_only_kills_a_local_worker_process() -> None:
+    sleeper = subprocess.Popen(["sleep", "60"])
+    host = socket.gethostname()
+    try:
+        assert kill_local_owner(f"elsewhere:{sleeper.pid}:1") is None  # another host: fencing only
+        assert kill_local_owner(f"{host}:{os.getpid()}:1") is None  # never this process
+        assert kill_local_owner("worker-a") is None  # not a host:pid:thread owner
+        assert kill_local_owner(f"{host}:{sleeper.pid}:1") == sleeper.pid
+        assert sleeper.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        sleeper.kill()
 
 
 def test_retry_plan_and_reports() -> None:
