@@ -214,47 +214,28 @@ class BudgetMeter:
                 sa.select(sa.func.pg_advisory_xact_lock(int.from_bytes(digest[:8], "big", signed=True)))
             )
 
-    def _put(self, conn: Connection, key: str, kind: str, **amounts: float) -> None:
-        values: dict[str, Any] = {
-            "tokens": 0,
-            "cost_usd": 0.0,
-            "tool_seconds": 0.0,
-            "wall_seconds": 0.0,
-        } | amounts
+    def _put(
+        self, conn: Connection, key: str, kind: str, *, created_at: float | None = None, **amounts: float
+    ) -> None:
+        """Insert the charge, or replace its kind and amounts (a reservation settled, a segment grown)."""
+        values: dict[str, Any] = {"tokens": 0, "cost_usd": 0.0, "tool_seconds": 0.0, "wall_seconds": 0.0}
+        values |= amounts
+        start = self.clock() if created_at is None else created_at
         row = {
             "run_id": self.run_id,
             "phase": self.phase,
             "charge_key": key,
             "kind": kind,
-            "created_at": self.clock(),
+            "created_at": start,
         }
         if not insert_ignore(conn, CHARGES, row | values):
-            conn.execute(
-                sa.update(CHARGES)
-                .where(self._mine(), CHARGES.c.charge_key == key)
-                .values(kind=kind, **values)
-            )
+            query = sa.update(CHARGES).where(self._mine(), CHARGES.c.charge_key == key)
+            conn.execute(query.values(kind=kind, **values))
 
     def _save_wall(self, conn: Connection) -> None:
+        """Persist this worker's wall-clock segment, from its start until now."""
         seconds = max(0.0, self.clock() - self._segment_start)
-        row = {"run_id": self.run_id, "phase": self.phase, "charge_key": self._segment, "kind": "wall"}
-        if not insert_ignore(
-            conn,
-            CHARGES,
-            row
-            | {
-                "created_at": self._segment_start,
-                "wall_seconds": seconds,
-                "tokens": 0,
-                "cost_usd": 0.0,
-                "tool_seconds": 0.0,
-            },
-        ):
-            conn.execute(
-                sa.update(CHARGES)
-                .where(self._mine(), CHARGES.c.charge_key == self._segment)
-                .values(wall_seconds=seconds)
-            )
+        self._put(conn, self._segment, "wall", created_at=self._segment_start, wall_seconds=seconds)
 
     def _usage(self, conn: Connection, *, exclude: str | None = None) -> BudgetUsage:
         rows = conn.execute(
