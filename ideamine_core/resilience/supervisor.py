@@ -185,7 +185,9 @@ class Supervisor:
                 age, missed = evidence["age_seconds"], evidence["missed_beats"]
                 reason = f"no heartbeat for {age:g} s ({missed} missed beats)"
             else:
-                strategy, plan = Strategy.SWITCH_STRATEGY, {"fenced_at_token": token}
+                nxt = switch_strategy(None)  # the lead knows the strategy in use; it may pick the next one
+                plan = {"fenced_at_token": token} | (nxt.model_dump() if nxt is not None else {})
+                strategy = Strategy.SWITCH_STRATEGY
                 reason = f"progress flat for {evidence['window_seconds']:g} s"
             decision = Decision(
                 decision_id=f"{mode.value}:{beat.task_id}:{beat.token}",
