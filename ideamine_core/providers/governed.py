@@ -32,6 +32,7 @@ from ideamine_core.errors import (
 from ideamine_core.providers import pricing
 from ideamine_core.providers.base import BeforeCall, CallEstimate, CallGuard, RequestRecord
 from ideamine_core.providers.cache import CacheMode, CallMeta, ResponseCache, new_owner
+from ideamine_core.providers.hosted import redact_url
 from ideamine_core.providers.model_id import ModelRef
 from ideamine_core.providers.request_gate import check_allowed
 from ideamine_core.providers.request_hash import build_request, canonical_json, hash_request
@@ -72,7 +73,9 @@ class Governance:
 
 
 def dump_response(response: ModelResponse) -> str:
-    """A response as JSON text (the cache's format)."""
+    """A response as JSON text (the cache's format), the endpoint's user and password removed."""
+    if response.provider_url:
+        response.provider_url = redact_url(response.provider_url)
     return ModelMessagesTypeAdapter.dump_json([response]).decode()
 
 

@@ -11,6 +11,7 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
 from pydantic_ai.models import Model
@@ -22,6 +23,14 @@ NO_KEY = "no-key-needed"
 """Placeholder key for servers that need none (local OpenAI-compatible ones, replay)."""
 
 ANTHROPIC_BASE_URL_ENV = "ANTHROPIC_BASE_URL"
+
+
+def redact_url(url: str) -> str:
+    """`url` without its user and password, safe to show and store."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
 
 
 @dataclass(frozen=True)

@@ -5,25 +5,17 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping, Sequence
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from ideamine_core.domain.phase import PhaseConfig
 from ideamine_core.errors import ModelConfigError
 from ideamine_core.providers import pricing, request_gate
-from ideamine_core.providers.hosted import resolve_endpoint
+from ideamine_core.providers.hosted import redact_url, resolve_endpoint
 from ideamine_core.providers.model_id import ModelRef, parse_ladder
 from ideamine_core.settings import Settings
 
 PROBE_TIMEOUT = 3.0
 """Seconds to wait for a TCP connection to a configured model server."""
-
-
-def redact_url(url: str) -> str:
-    """`url` without its user and password, safe to show."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
 
 
 def probe(url: str, timeout: float = PROBE_TIMEOUT) -> None:

@@ -284,3 +284,11 @@ def test_the_api_key_appears_in_no_cache_row_record_log_or_error(
     hits = sum(text.count(KEY) for text in texts)
     print(f"API key canary: {hits} occurrence(s) in {len(texts)} outputs")
     assert hits == 0
+
+
+def test_a_password_in_the_base_url_is_not_stored(server: FakeLLMServer, sqlite_db: Database) -> None:
+    url = server.url.replace("http://", "http://user:pw-canary-0042@")
+    run_agent(SPEC, CTX, _caller(server, sqlite_db, openai_base_url=url))
+    (row,) = _cache_rows(sqlite_db)
+    assert server.count == 1 and "pw-canary-0042" not in str(tuple(row))
+    assert "127.0.0.1" in row.response["text"]  # the endpoint itself is kept, without credentials

@@ -13,9 +13,9 @@ import pytest
 
 from ideamine_core.domain.phase import AgentRef, PhaseConfig
 from ideamine_core.errors import ModelConfigError, ModelRequestsDisabledError
-from ideamine_core.providers.hosted import NO_KEY, resolve_endpoint
+from ideamine_core.providers.hosted import NO_KEY, redact_url, resolve_endpoint
 from ideamine_core.providers.model_id import ModelRef
-from ideamine_core.providers.preflight import check_models, models_in_use, redact_url
+from ideamine_core.providers.preflight import check_models, models_in_use
 from ideamine_core.settings import Settings
 
 KEY = "sk-preflight-canary-0123456789"
