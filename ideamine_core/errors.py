@@ -75,34 +75,6 @@ class StaleFencingTokenError(IdeaMineError):
         self.task_id, self.token, self.current = task_id, token, current
 
 
-class LeaseHeldError(IdeaMineError):
-    """A task's lease is held by another live worker, so it cannot be acquired now."""
-
-    retry_class = RetryClass.TRANSIENT
-
-    def __init__(self, task_id: str, owner: str, expires_at: float) -> None:
-        super().__init__(
-            f"task {task_id} is leased by {owner} until {expires_at:.3f} (epoch seconds)",
-            fix="wait for the lease to expire, or let the supervisor take the task over",
-        )
-        self.task_id, self.owner, self.expires_at = task_id, owner, expires_at
-
-
-class BudgetExceededError(IdeaMineError):
-    """A phase budget (tokens, tool minutes, wall-clock minutes or cost) is, or would be, exceeded."""
-
-    def __init__(
-        self, budget: str, limit: float, used: float, *, phase: str, requested: float = 0.0
-    ) -> None:
-        need = f"; the next call needs about {requested:g} more" if requested else ""
-        super().__init__(
-            f"phase {phase}: budget `{budget}` exhausted: used {used:g} of {limit:g}{need}",
-            fix=f"raise `budgets.{budget}` in {phase}.yaml or configure a cheaper model for the phase, "
-            "then `ideamine resume RUN`",
-        )
-        self.budget, self.limit, self.used, self.phase, self.requested = budget, limit, used, phase, requested
-
-
 class LedgerConflictError(IdeaMineError):
     """A ledger write reused an idempotency key with different content (a bug in the key scheme)."""
 
@@ -248,6 +220,34 @@ class ModelOutputInvalidError(ModelOutputError):
         self.provider, self.model, self.attempts = provider, model, attempts
         self.last_raw_output, self.validation_error = last_raw_output, validation_error
         self.tokens_in, self.tokens_out = tokens_in, tokens_out
+
+
+class LeaseHeldError(IdeaMineError):
+    """A task's lease is held by another live worker, so it cannot be acquired now."""
+
+    retry_class = RetryClass.TRANSIENT
+
+    def __init__(self, task_id: str, owner: str, expires_at: float) -> None:
+        super().__init__(
+            f"task {task_id} is leased by {owner} until {expires_at:.3f} (epoch seconds)",
+            fix="wait for the lease to expire, or let the supervisor take the task over",
+        )
+        self.task_id, self.owner, self.expires_at = task_id, owner, expires_at
+
+
+class BudgetExceededError(IdeaMineError):
+    """A phase budget (tokens, tool minutes, wall-clock minutes or cost) is, or would be, exceeded."""
+
+    def __init__(
+        self, budget: str, limit: float, used: float, *, phase: str, requested: float = 0.0
+    ) -> None:
+        need = f"; the next call needs about {requested:g} more" if requested else ""
+        super().__init__(
+            f"phase {phase}: budget `{budget}` exhausted: used {used:g} of {limit:g}{need}",
+            fix=f"raise `budgets.{budget}` in {phase}.yaml or configure a cheaper model for the phase, "
+            "then `ideamine resume RUN`",
+        )
+        self.budget, self.limit, self.used, self.phase, self.requested = budget, limit, used, phase, requested
 
 
 # --- the code workspace, the sandbox and the scanners ---------------------------------------------
