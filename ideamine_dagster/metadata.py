@@ -9,6 +9,7 @@ import dagster as dg
 
 from ideamine_core.domain.artifact import GateResult
 from ideamine_core.domain.evidence import GuardResult
+from ideamine_core.providers.accounting import UsageTotals
 
 
 def gate_metadata(gate: GateResult) -> dict[str, Any]:
@@ -70,3 +71,23 @@ def gate_history_metadata(gate: GateResult) -> dict[str, Any]:
         out["kmap_frames"] = dg.MetadataValue.int(len(gate.qav.frame_ids))
         out["assumptions"] = dg.MetadataValue.int(len(gate.qav.assumptions))
     return out
+
+
+def phase_metrics_metadata(metrics: dict[str, float], usage: dict[str, UsageTotals]) -> dict[str, Any]:
+    """The phase's numbers (plotted across runs by the UI) and a per-agent usage table."""
+    values: dict[str, Any] = {
+        f"metric_{k}": dg.MetadataValue.float(float(v)) for k, v in sorted(metrics.items())
+    }
+    if usage:
+        rows = [
+            "| agent | calls | cached | tokens in | tokens out | cost USD | repairs |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for agent, u in usage.items():
+            cost = "unknown" if u.cost_usd is None else f"{u.cost_usd:.6f}"
+            rows.append(
+                f"| {agent} | {u.calls} | {u.cached_requests} | {u.tokens_in} | {u.tokens_out} | {cost} "
+                f"| {u.repair_attempts} |"
+            )
+        values["agent_usage"] = dg.MetadataValue.md("\n".join(rows))
+    return values

@@ -11,8 +11,9 @@ import dagster as dg
 from ideamine_core.domain.agent import AgentContext
 from ideamine_core.domain.artifact import AgentResult
 from ideamine_core.domain.phase import PhaseConfig
-from ideamine_core.errors import IdeaMineError
-from ideamine_dagster.metadata import gate_metadata
+from ideamine_core.errors import IdeaMineError, RetryClass
+from ideamine_core.providers.accounting import usage_by_agent
+from ideamine_dagster.metadata import gate_history_metadata, gate_metadata, phase_metrics_metadata
 from ideamine_dagster.resources import IdeaMineResource
 
 GATE_CHECK = "gate"
@@ -22,10 +23,34 @@ def _snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
 
 
+AGENT_RETRY = dg.RetryPolicy(
+    max_retries=2, delay=1.0, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+"""Unexpected errors (bugs, crashes of a library) get two more tries; classified errors decide themselves."""
+
+
 def _fail(service: Any, run_id: str, phase: str, exc: Exception) -> dg.Failure:
     text = exc.explain() if isinstance(exc, IdeaMineError) else f"{type(exc).__name__}: {exc}"
     service.record_error(run_id, phase, text)
     return dg.Failure(f"phase {phase} failed: {text}", allow_retries=not isinstance(exc, IdeaMineError))
+
+
+def _task_failed(service: Any, ctx: AgentContext, exc: IdeaMineError, retry_number: int) -> Exception:
+    """A classified task error at the Dagster boundary: retry it (transient, rate limit) or fail for good.
+
+    The supervisor's decision (back off, fall back, stop on budget, …) is recorded in the ledger and
+    announced first; fatal and validation errors are never retried by Dagster.
+    """
+    decision = service.unstick(ctx, exc)
+    retryable = exc.retry_class in (RetryClass.TRANSIENT, RetryClass.RATE_LIMIT)
+    if retryable and retry_number < TASK_RETRIES:
+        wait = float((decision.plan.get("delay_seconds") if decision else None) or 2.0**retry_number)
+        return dg.RetryRequested(max_retries=TASK_RETRIES, seconds_to_wait=wait)
+    service.record_error(ctx.run_id, ctx.phase, exc.explain())
+    return dg.Failure(f"agent {ctx.agent} of phase {ctx.phase} failed: {exc.explain()}", allow_retries=False)
+
+
+TASK_RETRIES = 3
 
 
 def plan_op(config: PhaseConfig, deps: list[str], dynamic: bool) -> dg.OpDefinition:
@@ -56,9 +81,17 @@ def plan_op(config: PhaseConfig, deps: list[str], dynamic: bool) -> dg.OpDefinit
 def agent_op(config: PhaseConfig) -> dg.OpDefinition:
     """The mapped agent step of a parallel phase: one step per agent."""
 
-    @dg.op(name=f"{config.phase}__agent", tags={"ideamine/phase": config.phase, "ideamine/step": "agent"})
-    def _agent(ideamine: IdeaMineResource, task: AgentContext) -> AgentResult:
-        return ideamine.service().run_agent(task)
+    @dg.op(
+        name=f"{config.phase}__agent",
+        tags={"ideamine/phase": config.phase, "ideamine/step": "agent"},
+        retry_policy=AGENT_RETRY,
+    )
+    def _agent(context: dg.OpExecutionContext, ideamine: IdeaMineResource, task: AgentContext) -> AgentResult:
+        service = ideamine.service()
+        try:
+            return service.run_agent(task)
+        except IdeaMineError as exc:
+            raise _task_failed(service, task, exc, context.retry_number) from exc
 
     return _agent
 
@@ -71,20 +104,38 @@ def chained_agent_op(config: PhaseConfig, agent: str, index: int) -> dg.OpDefini
         name=f"{config.phase}__{_snake(agent)}",
         ins=ins,
         tags={"ideamine/phase": config.phase, "ideamine/step": "agent"},
+        retry_policy=AGENT_RETRY,
     )
-    def _chained(ideamine: IdeaMineResource, contexts: list, earlier: list | None = None) -> list:
+    def _chained(
+        context: dg.OpExecutionContext,
+        ideamine: IdeaMineResource,
+        contexts: list,
+        earlier: list | None = None,
+    ) -> list:
         done = list(earlier or [])
-        return [*done, ideamine.service().run_after(contexts[index], done)]
+        service = ideamine.service()
+        try:
+            return [*done, service.run_after(contexts[index], done)]
+        except IdeaMineError as exc:
+            raise _task_failed(service, contexts[index], exc, context.retry_number) from exc
 
     return _chained
 
 
 def iterate_op(config: PhaseConfig) -> dg.OpDefinition:
-    """The loop step of an iterative phase: agents in turn until done or max_iterations."""
+    """The loop step of an iterative phase: agents in turn until done or max_iterations (checkpointed)."""
 
-    @dg.op(name=f"{config.phase}__iterate", tags={"ideamine/phase": config.phase, "ideamine/step": "agent"})
-    def _iterate(ideamine: IdeaMineResource, contexts: list) -> list:
-        return ideamine.service().run_iterative(contexts)
+    @dg.op(
+        name=f"{config.phase}__iterate",
+        tags={"ideamine/phase": config.phase, "ideamine/step": "agent"},
+        retry_policy=AGENT_RETRY,
+    )
+    def _iterate(context: dg.OpExecutionContext, ideamine: IdeaMineResource, contexts: list) -> list:
+        service = ideamine.service()
+        try:
+            return service.run_iterative(contexts)
+        except IdeaMineError as exc:
+            raise _task_failed(service, contexts[0], exc, context.retry_number) from exc
 
     return _iterate
 
@@ -109,20 +160,25 @@ def gate_op(config: PhaseConfig) -> dg.OpDefinition:
             raise _fail(service, run_id, config.phase, exc) from exc
         gate = artifact.gate
         assert gate is not None
+        metadata = gate_metadata(gate) | gate_history_metadata(gate)
         if gate.passed:
-            yield dg.Output(artifact, "result", metadata=gate_metadata(gate))
+            usage = usage_by_agent(r.call for r in results)
+            numbers = phase_metrics_metadata(service.metrics(run_id, config.phase), usage)
+            yield dg.Output(artifact, "result", metadata=metadata | numbers)
         yield dg.AssetCheckResult(
             check_name=GATE_CHECK,
             passed=gate.passed,
             severity=dg.AssetCheckSeverity.ERROR,
-            metadata=gate_metadata(gate),
+            metadata=metadata,
         )
         service.announce_gate(run_id, config.phase, gate)
         if not gate.passed:
             reasons = "; ".join(f"{r.code} {r.item}: {r.detail}" for r in gate.reasons)
+            waiting = " — escalated: waiting for a person (waive or change the config, then resume)"
             raise dg.Failure(
-                f"gate of phase {config.phase} failed: score {gate.score:.2f} < {gate.threshold:.2f} "
-                f"({reasons})",
+                f"gate of phase {config.phase} failed after {gate.attempts} attempt(s): score "
+                f"{gate.score:.2f} < {gate.threshold:.2f} ({reasons[:2000]})"
+                + (waiting if gate.escalate else ""),
                 allow_retries=False,
             )
 

@@ -11,11 +11,13 @@ from pydantic import Field
 from ideamine_core.agents.registry import agent_names, get_agent
 from ideamine_core.config.graph import PhaseGraph
 from ideamine_core.config.loader import load_phase_configs
+from ideamine_core.errors import IdeaMineError
 from ideamine_core.phase.service import PhaseService
 from ideamine_core.providers.base import Provider
 from ideamine_core.providers.caller import ModelCaller
 from ideamine_core.providers.factory import build_caller
 from ideamine_core.providers.offline import OfflineProvider
+from ideamine_core.runtime import Runtime
 from ideamine_core.settings import Settings
 from ideamine_core.storage.run_store import RunStore
 
@@ -67,6 +69,13 @@ class IdeaMineResource(dg.ConfigurableResource):
         """The model caller: default ladder, base URL and response cache from these settings."""
         return build_caller(self.settings(), offline=self.provider())
 
+    def runtime(self) -> Runtime:
+        """The core services of these settings in this process (database, ledger, heartbeats, …)."""
+        try:
+            return Runtime.of(self.settings())
+        except IdeaMineError as exc:
+            raise dg.Failure(exc.explain(), allow_retries=False) from exc
+
     def service(self) -> PhaseService:
-        """A phase service wired to this resource's store, graph and model caller."""
-        return PhaseService(phase_graph(self.config_dir), self.store(), self.caller(), get_agent)
+        """A phase service on this process's runtime, with this resource's offline generator."""
+        return PhaseService(phase_graph(self.config_dir), self.runtime(), self.provider(), get_agent)

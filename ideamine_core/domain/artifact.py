@@ -47,6 +47,21 @@ class Provenance(BaseModel):
     output_hash: str
 
 
+class ToolRecord(BaseModel):
+    """What a real tool did for an agent task: scanner or test run, or files written and committed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tool: str = Field(description="e.g. 'workspace', 'bandit+detect-secrets+cyclonedx', 'pytest-sandbox'.")
+    seconds: float = Field(default=0.0, ge=0, description="Wall-clock seconds spent in the tool.")
+    commit: str | None = Field(default=None, description="Workspace commit made by this task, if any.")
+    written: list[str] = Field(default_factory=list, description="Workspace files written or changed.")
+    rejected: list[dict[str, str]] = Field(
+        default_factory=list, description="Proposed files the path policy refused (path, rule, message)."
+    )
+    signals: list[str] = Field(default_factory=list, description="Injection signals found (path: kind).")
+
+
 class AgentResult(BaseModel):
     """One agent task's typed output (as JSON) and its provenance."""
 
@@ -62,6 +77,11 @@ class AgentResult(BaseModel):
         exclude=True,
         description="Accounting of the model call (tokens, cost, latency, cache, repairs); kept in memory "
         "and pickles, never serialized, so it cannot change artifact hashes.",
+    )
+    tool: ToolRecord | None = Field(
+        default=None,
+        exclude=True,
+        description="The real tool work of the task (kept in memory and pickles, recorded in the ledger).",
     )
 
 

@@ -1,4 +1,11 @@
-"""A phase's life in one place: plan, run agents, fan in, gate, record and announce."""
+"""A phase's life in one place: plan, run agents, fan in, gate with auto-fix, record and announce.
+
+The Dagster ops are thin calls into this. Each agent task goes through `TaskRunner` (lease,
+heartbeat, budget, model or tool, durable result, ledger); the gate is `GateLoop` (guards, Q/A/V,
+waivers, auto-fix re-runs up to `max_attempts`); every attempt is in the ledger and the evidence
+store; a passed phase's artifacts get provenance, metrics and a signed ledger head; a passed release
+phase publishes the dossier.
+"""
 
 from __future__ import annotations
 
@@ -6,69 +13,65 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ideamine_core.agents.runner import run_agent
 from ideamine_core.agents.spec import AgentSpec
 from ideamine_core.config.graph import PhaseGraph
 from ideamine_core.domain.agent import AgentContext
-from ideamine_core.domain.artifact import AgentResult, EvidencePack, GateResult, PhaseArtifact
+from ideamine_core.domain.artifact import AgentResult, GateResult, PhaseArtifact, content_hash
 from ideamine_core.domain.phase import Parallelism, PhaseConfig
-from ideamine_core.events import EventBus
+from ideamine_core.dossier.publish import publish_dossier
+from ideamine_core.ledger import DecisionPayload, GatePayload
+from ideamine_core.metrics import phase_metrics, save_phase_metrics
+from ideamine_core.phase.autofix import GateLoop, GateOutcome
+from ideamine_core.phase.claims import GateContext
 from ideamine_core.phase.fan_in import aggregate
-from ideamine_core.phase.gate import evaluate_artifacts
+from ideamine_core.phase.records import Records
+from ideamine_core.phase.rerun import AgentRerun
 from ideamine_core.phase.slots import agent_slot
+from ideamine_core.phase.tasks import TaskRunner, task_id_of
 from ideamine_core.providers.base import Provider
-from ideamine_core.providers.caller import ModelCaller
+from ideamine_core.resilience.checkpoints import StepCheckpointer
+from ideamine_core.resilience.crash import crash_point
+from ideamine_core.resilience.decisions import Decision, failure_from_error
+from ideamine_core.resilience.leases import LeaseTable
+from ideamine_core.resilience.supervisor import UnstickContext
+from ideamine_core.runtime import Runtime
 from ideamine_core.storage.markdown import render_artifact
-from ideamine_core.storage.run_store import PhaseRecord, RunStore
+from ideamine_core.storage.run_store import PhaseRecord
+from ideamine_core.tracing import span_for_phase
 
 AgentLookup = Callable[[str], AgentSpec]
+DOSSIER_PHASE = "release"
+"""The phase whose passing gate publishes the release dossier."""
 
 
 class PhaseService:
-    """Core operations behind each step of a phase; the Dagster ops are thin calls into this."""
+    """Core operations behind each step of a phase."""
 
-    def __init__(
-        self,
-        graph: PhaseGraph,
-        store: RunStore,
-        provider: ModelCaller | Provider,
-        agents: AgentLookup,
-        bus: EventBus | None = None,
-    ) -> None:
+    def __init__(self, graph: PhaseGraph, runtime: Runtime, offline: Provider, agents: AgentLookup) -> None:
         self.graph = graph
-        self.store = store
-        self.provider = provider
+        self.runtime = runtime
+        self.store = runtime.store
         self.agents = agents
-        self.bus = bus or EventBus()
-        self._sinks: set[str] = set()
+        self.tasks = TaskRunner(runtime, offline, agents)
+        self.records = Records(runtime.db, runtime.store)
 
     def config(self, phase: str) -> PhaseConfig:
         """The phase's configuration."""
         return self.graph.phases[phase]
 
-    def _emit(self, type_: str, run_id: str, phase: str, **data: Any) -> None:
-        if run_id not in self._sinks:
-            self.bus.subscribe("*", self.store.event_log(run_id))
-            self._sinks.add(run_id)
-        self.bus.emit(type_, run_id, phase, **data)
+    def _emit(self, type_: str, run_id: str, phase: str | None, **data: Any) -> None:
+        self.runtime.emit(type_, run_id, phase, **data)
 
-    def plan(
+    # --- plan ---------------------------------------------------------------------------------------
+
+    def contexts(
         self, run_id: str, phase: str, direct: dict[str, PhaseArtifact] | None = None
     ) -> list[AgentContext]:
-        """Start the phase: record it running, announce it, and build one context per agent."""
+        """One context per agent: the idea and every upstream artifact of the phase."""
         config = self.config(phase)
         upstream = {p: self.store.load_artifact(run_id, p) for p in self.graph.upstream(phase)}
         upstream.update(direct or {})
         submission = self.store.load_run(run_id).submission
-        self.store.save_phase(run_id, PhaseRecord(phase=phase, status="running", started_at=time.time()))
-        self._emit(
-            "phase.started",
-            run_id,
-            phase,
-            agents=config.agent_names,
-            parallelism=str(getattr(config.parallelism, "value", config.parallelism)),
-        )
-        self._emit("phase.progress", run_id, phase, done=0, total=len(config.agents))
         return [
             AgentContext(
                 run_id=run_id,
@@ -81,17 +84,38 @@ class PhaseService:
             for ref in config.agents
         ]
 
+    def plan(
+        self, run_id: str, phase: str, direct: dict[str, PhaseArtifact] | None = None
+    ) -> list[AgentContext]:
+        """Start the phase: record it running, announce it, and build one context per agent."""
+        config = self.config(phase)
+        contexts = self.contexts(run_id, phase, direct)
+        record = self.store.load_run(run_id)
+        if phase == self.graph.order()[0] or not self.runtime.provenance.get(run_id, "submission"):
+            self.runtime.provenance.record_submission(run_id, record.submission)
+        self.records.run(record, "running", self.runtime.settings.model)
+        self.records.phase(run_id, PhaseRecord(phase=phase, status="running", started_at=time.time()))
+        self._emit(
+            "phase.started",
+            run_id,
+            phase,
+            agents=config.agent_names,
+            parallelism=str(getattr(config.parallelism, "value", config.parallelism)),
+        )
+        self._emit("phase.progress", run_id, phase, done=0, total=len(config.agents))
+        return contexts
+
+    # --- agents -------------------------------------------------------------------------------------
+
     def run_agent(self, ctx: AgentContext, done: int | None = None) -> AgentResult:
-        """Run one agent (within the phase's concurrency limit) and announce its completion."""
+        """Run one agent task (within the phase's concurrency limit) and announce its completion."""
         config = self.config(ctx.phase)
-        spec = self.agents(ctx.agent)
         limit = config.max_concurrency
         if isinstance(config.parallelism, int) and limit:
-            lock_dir = self.store.run_dir(ctx.run_id) / "locks"
-            with agent_slot(lock_dir, ctx.phase, limit):
-                result = run_agent(spec, ctx, self.provider, models=config.models_for(ctx.agent))
+            with agent_slot(self.store.run_dir(ctx.run_id) / "locks", ctx.phase, limit):
+                result = self.tasks.run(ctx, config)
         else:
-            result = run_agent(spec, ctx, self.provider, models=config.models_for(ctx.agent))
+            result = self.tasks.run(ctx, config)
         self._emit(
             "phase.agent.complete",
             ctx.run_id,
@@ -107,16 +131,21 @@ class PhaseService:
     def run_after(self, ctx: AgentContext, earlier: Sequence[AgentResult]) -> AgentResult:
         """Sequential mode: run `ctx`'s agent with the outputs of the agents before it."""
         previous = {r.agent: r.output for r in earlier}
-        result = self.run_agent(ctx.model_copy(update={"previous": previous}), done=len(earlier) + 1)
-        return result
+        return self.run_agent(ctx.model_copy(update={"previous": previous}), done=len(earlier) + 1)
 
     def run_iterative(self, contexts: Sequence[AgentContext]) -> list[AgentResult]:
-        """Iterative mode: run the agents in turn, repeatedly, until a done signal or max_iterations."""
+        """Iterative mode: the agents in turn until a done signal or max_iterations, checkpointed.
+
+        After every iteration the loop's state (the results so far) is checkpointed under the
+        phase's loop task; a loop restarted after a crash resumes after its last checkpoint.
+        """
         first = contexts[0]
         config = self.config(first.phase)
-        results: list[AgentResult] = []
-        previous: dict[str, dict[str, Any]] = {}
-        for iteration in range(config.max_iterations):
+        checkpointer = self._loop_checkpointer(first, config)
+        start = checkpointer.resume()
+        results = [AgentResult.model_validate(r) for r in start.state.get("results", [])]
+        previous: dict[str, dict[str, Any]] = {r.agent: r.output for r in results}
+        for iteration in range(start.next_step, config.max_iterations):
             done = False
             for ctx in contexts:
                 step = ctx.model_copy(update={"previous": dict(previous), "iteration": iteration})
@@ -125,6 +154,7 @@ class PhaseService:
                 previous[ctx.agent] = result.output
                 field = self.agents(ctx.agent).done_field
                 done = done or bool(field and result.output.get(field))
+            checkpointer.advance(iteration, {"results": [r.model_dump(mode="json") for r in results]})
             self._emit(
                 "phase.progress",
                 first.run_id,
@@ -137,65 +167,182 @@ class PhaseService:
                 break
         return results
 
+    def _loop_checkpointer(self, first: AgentContext, config: PhaseConfig) -> StepCheckpointer:
+        """The loop's checkpointer, fenced by a fresh token on the loop task.
+
+        Taking the token (then releasing the lease at once: the loop's own tasks heartbeat) fences
+        out a loop of an earlier execution that might still be running, e.g. a paused zombie.
+        """
+        leases = LeaseTable(self.runtime.db)
+        loop_id = f"{first.run_id}/{first.phase}/loop"
+        ttl = config.heartbeat.interval_seconds * config.heartbeat.stall_threshold
+        lease = leases.acquire(
+            loop_id,
+            f"loop@{time.time_ns()}",
+            ttl,
+            run_id=first.run_id,
+            phase=first.phase,
+            agent="loop",
+            force=True,
+        )
+        leases.release(lease, status="done")
+        return StepCheckpointer(self.runtime.checkpoints, lease.fence, run_id=first.run_id)
+
+    # --- gate ---------------------------------------------------------------------------------------
+
     def finish(self, run_id: str, phase: str, results: Sequence[AgentResult]) -> PhaseArtifact:
-        """Fan in, gate and record; the artifact carries its gate result."""
+        """Gate the results with auto-fix, then fan in and record; the artifact carries its gate."""
         config = self.config(phase)
-        merged = aggregate(config.aggregation_strategy, results, config.custom_aggregator)
-        ordered = sorted(results, key=lambda r: (r.iteration, r.agent))
+        crash_point("gate.evaluating")
+        with span_for_phase(run_id, phase):
+            outcome = self._gate(run_id, config, list(results))
+        final = list(outcome.results)
+        merged = aggregate(config.aggregation_strategy, final, config.custom_aggregator)
+        ordered = sorted(final, key=lambda r: (r.iteration, r.agent))
         artifact = PhaseArtifact(
             phase=phase,
             results=ordered,
             aggregate=merged,
             aggregation_strategy=config.aggregation_strategy.value,
         )
-        self._emit("phase.ready", run_id, phase, results=len(results), artifact_hash=artifact.hash())
-        gate = evaluate_artifacts(config, results, lambda name: self.agents(name).output_model)
-        artifact.gate = gate
-        record = self._record(run_id, phase, artifact, gate)
-        self.store.save_evidence(
-            run_id,
-            EvidencePack(
-                phase=phase,
-                attempt=gate.attempts,
-                artifact_hash=artifact.hash(),
-                artifacts={r.agent: r.provenance.output_hash for r in ordered},
-                gate=gate,
-                metrics={
-                    "agents": len(config.agents),
-                    "results": len(results),
-                    "duration_seconds": round(record.duration or 0.0, 3),
-                },
-            ),
-        )
-        if not gate.passed:
-            self.store.save_artifact(run_id, artifact, render_artifact(artifact), name=f"{phase}.failed")
+        self._emit("phase.ready", run_id, phase, results=len(final), artifact_hash=artifact.hash())
+        artifact.gate = outcome.final
+        self._persist_upstream_fixes(run_id, outcome)
+        self._record(run_id, artifact, outcome)
         return artifact
 
-    def _record(self, run_id: str, phase: str, artifact: PhaseArtifact, gate: GateResult) -> PhaseRecord:
-        record = self.store.load_phase(run_id, phase) or PhaseRecord(phase=phase, status="running")
-        record.status = "passed" if gate.passed else "failed"
-        record.finished_at = time.time()
+    def _gate(self, run_id: str, config: PhaseConfig, results: list[AgentResult]) -> GateOutcome:
+        contexts = self.contexts(run_id, config.phase)
+        loop = GateLoop(
+            config,
+            lambda name: self.agents(name).output_model,
+            self.runtime.waivers,
+            None,
+            lambda kind, data: self._emit(kind, run_id, config.phase, **data),
+            store=self.runtime.knowledge,
+        )
+        rerun = AgentRerun(self.run_agent, contexts, results, config)
+        return loop.run(run_id, results, GateContext.of(contexts[0]), rerun)
+
+    def _persist_upstream_fixes(self, run_id: str, outcome: GateOutcome) -> None:
+        """A fix that re-ran an upstream agent (e.g. build's Implementer) updates that artifact."""
+        from ideamine_core.phase.rerun import replace_result
+
+        for result in outcome.upstream_results:
+            artifact = replace_result(self.store.load_artifact(run_id, result.phase), result)
+            self.store.save_artifact(run_id, artifact, render_artifact(artifact))
+            self.runtime.ledger.record(
+                run_id,
+                DecisionPayload(
+                    kind="upstream_fix",
+                    reason=f"the gate of the downstream phase re-ran {result.agent}",
+                    phase=result.phase,
+                    agent=result.agent,
+                    detail={"iteration": result.iteration, "output_hash": result.provenance.output_hash},
+                ),
+            )
+
+    def _record(self, run_id: str, artifact: PhaseArtifact, outcome: GateOutcome) -> None:
+        gate = outcome.final
+        ledger = self.runtime.ledger
+        for attempt, pack in zip(outcome.attempts, outcome.evidence, strict=True):
+            self.store.save_evidence(run_id, pack)
+            waived = [w.violation for w in attempt.waivers_applied]
+            payload = GatePayload.from_gate(_attempt_gate(gate, attempt), waived=waived)
+            # a later evaluation (resume after a waiver) is a new entry; the same one retried is not
+            digest = content_hash(payload.model_dump(mode="json"))[7:23]
+            ledger.record(run_id, payload, key=f"{payload.default_key()}:{digest}")
+        status = "passed" if gate.passed else "escalated" if gate.escalate else "failed"
+        record = self.store.load_phase(run_id, artifact.phase) or PhaseRecord(
+            phase=artifact.phase, status=status
+        )
+        record.status, record.finished_at = status, time.time()
         record.gate_score, record.threshold, record.attempts = gate.score, gate.threshold, gate.attempts
         record.artifacts = len({r.agent for r in artifact.results})
         record.artifact_hash = artifact.hash()
-        record.detail = "; ".join(f"{r.code}: {r.item}" for r in gate.reasons)
-        self.store.save_phase(run_id, record)
-        return record
+        record.detail = "; ".join(f"{r.code}: {r.item}" for r in gate.reasons)[:2000]
+        self.records.phase(run_id, record)
+        if gate.passed:
+            self.runtime.provenance.record_phase_artifact(run_id, artifact)
+        else:
+            self.store.save_artifact(
+                run_id, artifact, render_artifact(artifact), name=f"{artifact.phase}.failed"
+            )
+        if gate.escalate:
+            ledger.record(
+                run_id,
+                DecisionPayload(
+                    kind="escalate",
+                    reason=f"gate of {artifact.phase} failed {gate.attempts} attempt(s): a person decides",
+                    phase=artifact.phase,
+                    detail={"score": gate.score, "threshold": gate.threshold, "reasons": record.detail[:500]},
+                ),
+            )
+        save_phase_metrics(self.runtime.db, run_id, artifact.phase, self._metrics(record))
+        ledger.sign_head(run_id)
+
+    @staticmethod
+    def _metrics(record: PhaseRecord) -> dict[str, float]:
+        values = {"gate_attempts": float(record.attempts), "gate_score": record.gate_score or 0.0}
+        if record.duration is not None:
+            values["duration_seconds"] = round(record.duration, 3)
+        return values
+
+    def metrics(self, run_id: str, phase: str) -> dict[str, float]:
+        """The phase's metrics as numbers (tokens, cost, duration, attempts, tasks), for metadata."""
+        return phase_metrics(self.runtime.db, run_id, phase)
 
     def announce_gate(self, run_id: str, phase: str, gate: GateResult) -> None:
-        """Emit the gate outcome and phase completion, in that order."""
+        """Emit the gate outcome and phase completion; publish the dossier; close a finished run."""
         reasons = [r.model_dump() for r in gate.reasons]
         kind = "phase.gate.passed" if gate.passed else "phase.gate.failed"
         self._emit(kind, run_id, phase, score=gate.score, threshold=gate.threshold, reasons=reasons)
+        if gate.passed and phase == DOSSIER_PHASE:
+            dossier = publish_dossier(self.runtime.db, self.store, run_id)
+            self._emit("dossier.published", run_id, phase, completeness=dossier.completeness_percent)
         self._emit("phase.complete", run_id, phase, status="passed" if gate.passed else "failed")
+        self.close_run_if_finished(run_id)
+
+    def close_run_if_finished(self, run_id: str) -> None:
+        """When every planned phase is final, set the run's status and emit `run.complete` / `run.failed`."""
+        outcome = self.records.run_outcome(run_id)
+        if outcome is None:
+            return
+        self.records.run(self.store.load_run(run_id), outcome, self.runtime.settings.model)
+        self._emit("run.complete" if outcome == "passed" else "run.failed", run_id, None, status=outcome)
+
+    def unstick(self, ctx: AgentContext, exc: BaseException) -> Decision | None:
+        """The supervisor's decision for a task that failed with `exc` (recorded and announced)."""
+        failure = failure_from_error(exc, run_id=ctx.run_id, phase=ctx.phase, task_id=task_id_of(ctx))
+        if failure is None:
+            return None
+        config = self.config(ctx.phase)
+        ladder = config.models_for(ctx.agent) or [self.runtime.settings.model]
+        context = UnstickContext(model=getattr(exc, "model", None) or ladder[0], ladder=list(ladder))
+        return self.runtime.supervisor(self.graph.phases.values()).decide(failure, context)
 
     def record_error(self, run_id: str, phase: str, error: str) -> None:
         """Mark the phase as errored (an agent or step failed before the gate)."""
         record = self.store.load_phase(run_id, phase) or PhaseRecord(phase=phase, status="error")
         record.status, record.finished_at, record.detail = "error", time.time(), error[:500]
-        self.store.save_phase(run_id, record)
+        self.records.phase(run_id, record)
+        self.records.run(self.store.load_run(run_id), "failed", self.runtime.settings.model, detail=error)
+        self._emit("run.failed", run_id, phase, status="error", error=error[:500])
 
     @staticmethod
     def is_sequential(config: PhaseConfig) -> bool:
         """True when agents must run one after another, each seeing the previous outputs."""
         return config.parallelism is Parallelism.SEQUENTIAL
+
+
+def _attempt_gate(final: GateResult, attempt: Any) -> GateResult:
+    """The gate result of one attempt (for its ledger entry)."""
+    return final.model_copy(
+        update={
+            "score": attempt.score,
+            "threshold": attempt.threshold,
+            "passed": attempt.passed,
+            "reasons": attempt.reasons,
+            "attempts": attempt.attempt,
+        }
+    )

@@ -87,7 +87,8 @@ class BudgetUsage(BaseModel):
             limit = getattr(budgets, name)
             if limit is None:
                 continue
-            spent = used >= limit if name.endswith("minutes") else used + extra > limit
+            # minutes are spent once they reach the limit (a limit of 0 forbids any use, not none)
+            spent = used >= limit and used > 0 if name.endswith("minutes") else used + extra > limit
             if spent:
                 return name, float(limit), float(used)
         return None

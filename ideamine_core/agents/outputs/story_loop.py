@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from ideamine_core.agents.outputs._base import AgentOutput
+from ideamine_core.agents.outputs.build import SourceFile
 
 __all__ = ["StoryImplementation", "StoryReview"]
 
@@ -16,6 +17,11 @@ class StoryImplementation(AgentOutput):
     story_id: str | None = Field(description="Story implemented now; None when none is left.")
     title: str = Field(min_length=1, description="Story title, or 'nothing left to implement'.")
     files_touched: list[str] = Field(default_factory=list, description="Files changed, sorted.")
+    files: list[SourceFile] = Field(
+        default_factory=list,
+        description="New or changed files with their full content, written to the workspace; empty when "
+        "the build already holds the story's code.",
+    )
     summary: str = Field(min_length=1, description="What was done.")
     implemented_story_ids: list[str] = Field(
         default_factory=list, description="Every story implemented so far, in story order."

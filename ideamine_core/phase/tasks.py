@@ -1,0 +1,274 @@
+"""One agent task, durably: lease and heartbeat, budget, model or tool, result, ledger.
+
+Order of durable writes (RELIABILITY decision 4): the task's result file, then its ledger entries
+(fenced by the lease's token, idempotent); a checkpoint pointer, where a caller
+keeps one, moves only after this returns. A task re-executed after a crash finds its durable result
+(same inputs) and returns it without calling a model or a tool again, so a resumed run never pays
+twice and never writes a second task entry.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psutil
+
+from ideamine_core.agents.runner import input_hashes, run_agent
+from ideamine_core.agents.spec import AgentSpec
+from ideamine_core.domain.agent import AgentContext
+from ideamine_core.domain.artifact import AgentResult, Provenance, ToolRecord, content_hash
+from ideamine_core.domain.phase import PhaseConfig
+from ideamine_core.errors import IdeaMineError, LeaseHeldError
+from ideamine_core.ledger import DecisionPayload, TaskPayload
+from ideamine_core.ledger.payloads import cost_payloads
+from ideamine_core.providers.base import Provider
+from ideamine_core.resilience.crash import crash_point
+from ideamine_core.resilience.heartbeat_thread import HeartbeatThread, worker_id
+from ideamine_core.resilience.leases import Lease
+from ideamine_core.runtime import Runtime
+from ideamine_core.storage.fencing import Fence
+from ideamine_core.storage.run_store import atomic_write
+from ideamine_core.tracing import set_figures, span_for_task, span_for_tool
+from ideamine_core.workspace.agent_tools import ToolEnv, after_model, is_tool_agent, run_tool_agent
+
+log = logging.getLogger(__name__)
+
+AgentLookup = Callable[[str], AgentSpec]
+TOOL_VERSION = "ideamine-tools/1"
+
+
+def task_id_of(ctx: AgentContext) -> str:
+    """The task's id: run, phase, agent and iteration (an auto-fix re-run is a new iteration)."""
+    return f"{ctx.run_id}/{ctx.phase}/{ctx.agent}/{ctx.iteration}"
+
+
+class TaskRunner:
+    """Runs agent tasks of one process against a Runtime."""
+
+    def __init__(self, runtime: Runtime, offline: Provider, agents: AgentLookup) -> None:
+        self.runtime = runtime
+        self.offline = offline
+        self.agents = agents
+
+    def run(self, ctx: AgentContext, config: PhaseConfig) -> AgentResult:
+        """Run (or recover) one task and return its result; model and tool errors are raised typed."""
+        spec = self.agents(ctx.agent)
+        inputs = input_hashes(ctx)
+        stored = self._stored(ctx, inputs)
+        if stored is not None:
+            self._record_task(ctx, stored, fence=None)
+            return stored
+        meter = self.runtime.meter(ctx.run_id, config)
+        with span_for_task(ctx.run_id, ctx.phase, ctx.agent, iteration=ctx.iteration) as span:
+            with self._leased(ctx, config, meter.check_wallclock) as beat:
+                crash_point("task.started_logged")
+                try:
+                    result = self._execute(spec, ctx, config, meter)
+                    beat.raise_if_stopped()
+                except IdeaMineError as exc:
+                    self._record_failure(ctx, exc, beat.lease)
+                    raise
+                self._save(ctx, result)
+                crash_point("artifact.written")
+                self._record_task(ctx, result, fence=beat.lease.fence)
+                crash_point("ledger.task_completed")
+            call = result.call
+            set_figures(
+                span,
+                tokens_in=call.tokens_in if call else 0,
+                tokens_out=call.tokens_out if call else 0,
+                cost_usd=(call.cost_usd or 0.0) if call else 0.0,
+            )
+        return result
+
+    # --- execution --------------------------------------------------------------------------------
+
+    def _execute(self, spec: AgentSpec, ctx: AgentContext, config: PhaseConfig, meter: object) -> AgentResult:
+        env = self._env(ctx)
+        if is_tool_agent(spec.name):
+            with span_for_tool(ctx.run_id, ctx.phase, spec.name, agent=spec.name):
+                done = run_tool_agent(spec, ctx, env)
+            output = done.output.model_dump(mode="json")
+            provenance = Provenance(
+                agent=spec.name,
+                phase=ctx.phase,
+                provider="tool",
+                model=done.record.tool,
+                generator_version=TOOL_VERSION,
+                inputs=input_hashes(ctx),
+                output_hash=content_hash(output),
+            )
+            result = AgentResult(
+                agent=spec.name,
+                phase=ctx.phase,
+                output=output,
+                provenance=provenance,
+                iteration=ctx.iteration,
+            )
+            self._charge_tool(meter, ctx, done.record)
+            return result.model_copy(update={"tool": done.record})
+        ref = next((a for a in config.agents if a.name == ctx.agent), None)
+        caller = self.runtime.caller(self.offline, meter)  # type: ignore[arg-type]
+        result = run_agent(
+            spec, ctx, caller, models=config.models_for(ctx.agent), template=ref.prompt if ref else None
+        )
+        with span_for_tool(ctx.run_id, ctx.phase, "workspace", agent=spec.name):
+            record = after_model(spec, ctx, result.output, env)
+        if record is not None:
+            self._charge_tool(meter, ctx, record)
+            self._record_rejections(ctx, record)
+        return result.model_copy(update={"tool": record})
+
+    def _env(self, ctx: AgentContext) -> ToolEnv:
+        run = self.runtime.store.load_run(ctx.run_id)
+        return ToolEnv(self.runtime.store.run_dir(ctx.run_id), run.created_at)
+
+    @staticmethod
+    def _charge_tool(meter: object, ctx: AgentContext, record: ToolRecord) -> None:
+        if record.seconds > 0:
+            meter.record_tool(f"{task_id_of(ctx)}:{record.tool}", record.seconds)  # type: ignore[attr-defined]
+
+    # --- leases -----------------------------------------------------------------------------------
+
+    @contextmanager
+    def _leased(
+        self, ctx: AgentContext, config: PhaseConfig, check: Callable[[], None]
+    ) -> Iterator[HeartbeatThread]:
+        lease = self._acquire(ctx, config)
+        beat = HeartbeatThread(self.runtime.heartbeats, lease, checks=[check]).start()
+        beat.release_status = "failed"
+        try:
+            yield beat
+            beat.release_status = "done"
+        finally:
+            beat.stop()
+
+    def _acquire(self, ctx: AgentContext, config: PhaseConfig) -> Lease:
+        """Take the task's lease; take it over from a worker of this host that is gone (killed run)."""
+        hb = config.heartbeat
+        ttl = hb.interval_seconds * hb.stall_threshold
+        store, task_id, me = self.runtime.heartbeats, task_id_of(ctx), worker_id()
+        deadline = time.monotonic() + ttl + hb.interval_seconds
+        while True:
+            try:
+                return store.acquire(
+                    task_id,
+                    me,
+                    ttl,
+                    run_id=ctx.run_id,
+                    phase=ctx.phase,
+                    agent=ctx.agent,
+                    interval=hb.interval_seconds,
+                )
+            except LeaseHeldError as exc:
+                if _owner_is_gone(exc.owner):
+                    log.info("taking over task %s from %s, whose process is gone", task_id, exc.owner)
+                    return store.take_over(task_id, me, ttl, interval=hb.interval_seconds)
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(min(1.0, hb.interval_seconds))
+
+    # --- durable records --------------------------------------------------------------------------
+
+    def _result_path(self, ctx: AgentContext) -> Path:
+        return (
+            self.runtime.store.run_dir(ctx.run_id) / "tasks" / ctx.phase / f"{ctx.agent}.{ctx.iteration}.json"
+        )
+
+    def _stored(self, ctx: AgentContext, inputs: dict[str, str]) -> AgentResult | None:
+        """The durable result of this very task (same inputs), if an earlier execution made it."""
+        path = self._result_path(ctx)
+        if not path.exists():
+            return None
+        try:
+            result = AgentResult.model_validate_json(path.read_text(encoding="utf-8"))
+        except ValueError:
+            return None
+        return result if result.provenance.inputs == inputs else None
+
+    def _save(self, ctx: AgentContext, result: AgentResult) -> None:
+        atomic_write(self._result_path(ctx), result.model_dump_json())
+
+    def _record_task(self, ctx: AgentContext, result: AgentResult, *, fence: Fence | None) -> None:
+        """Ledger cost and task entries of one result (idempotent); provenance is recorded per phase."""
+        ledger, run_id = self.runtime.ledger, ctx.run_id
+        existing = ledger.get(run_id, _task_key(ctx, result))
+        if existing is None:
+            for payload in cost_payloads(result.call) if result.call else []:
+                ledger.record(run_id, payload, task_id=task_id_of(ctx), fence=fence)
+            ledger.record(
+                run_id,
+                _task_payload(ctx, result),
+                key=_task_key(ctx, result),
+                task_id=task_id_of(ctx),
+                fence=fence,
+            )
+
+    def _record_failure(self, ctx: AgentContext, exc: IdeaMineError, lease: Lease) -> None:
+        call = getattr(exc, "call_record", None)
+        payload = (
+            TaskPayload.from_call(call, attempt=lease.token)
+            if call is not None
+            else TaskPayload(
+                phase=ctx.phase,
+                agent=ctx.agent,
+                status="failed",
+                iteration=ctx.iteration,
+                attempt=lease.token,
+            )
+        ).model_copy(update={"status": "failed", "error": f"{type(exc).__name__}: {exc.message}"[:500]})
+        try:
+            self.runtime.ledger.record(ctx.run_id, payload, task_id=task_id_of(ctx), fence=lease.fence)
+        except IdeaMineError as write_error:  # fenced out: the task's new holder records it
+            log.warning("task %s: failure not recorded: %s", task_id_of(ctx), write_error.explain())
+
+    def _record_rejections(self, ctx: AgentContext, record: ToolRecord) -> None:
+        for item in [*record.rejected, *({"path": s, "rule": "injection_signal"} for s in record.signals)]:
+            kind = "blocked_action" if item.get("rule") != "injection_signal" else "injection_signal"
+            self.runtime.ledger.record(
+                ctx.run_id,
+                DecisionPayload(
+                    kind=kind,
+                    reason=item.get("message") or f"{item['path']} ({item['rule']})",
+                    phase=ctx.phase,
+                    agent=ctx.agent,
+                    detail={"path": item["path"], "rule": item["rule"], "iteration": ctx.iteration},
+                ),
+            )
+
+
+def _task_key(ctx: AgentContext, result: AgentResult) -> str:
+    """One succeeded task entry per task and output, however often it is recovered."""
+    return f"task:{ctx.phase}:{ctx.agent}:{ctx.iteration}:{result.provenance.output_hash[7:23]}"
+
+
+def _task_payload(ctx: AgentContext, result: AgentResult) -> TaskPayload:
+    tool = result.tool.seconds if result.tool else 0.0
+    if result.call is not None:
+        payload = TaskPayload.from_call(
+            result.call, tool_seconds=tool, output_hash=result.provenance.output_hash
+        )
+        return payload.model_copy(update={"status": "succeeded", "error": None})
+    return TaskPayload(
+        phase=ctx.phase,
+        agent=ctx.agent,
+        status="succeeded",
+        iteration=ctx.iteration,
+        provider=result.provenance.provider,
+        model=result.provenance.model,
+        tool_seconds=tool,
+        output_hash=result.provenance.output_hash,
+    )
+
+
+def _owner_is_gone(owner: str) -> bool:
+    """True when a lease owner (host:pid:thread) is a process of this host that no longer runs."""
+    parts = owner.rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    return not psutil.pid_exists(int(parts[1]))
