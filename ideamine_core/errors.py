@@ -148,7 +148,12 @@ class ModelHTTPError(ModelCallError):
     ) -> None:
         retryable = (status in (408, 409, 429) or status >= 500) if should_retry is None else should_retry
         super().__init__(
-            message, provider=provider, model=model, fix=fix, retry_after=retry_after, non_retryable=not retryable
+            message,
+            provider=provider,
+            model=model,
+            fix=fix,
+            retry_after=retry_after,
+            non_retryable=not retryable,
         )
         self.status, self.should_retry = status, should_retry
         if status == 429:
@@ -238,9 +243,7 @@ class LeaseHeldError(IdeaMineError):
 class BudgetExceededError(IdeaMineError):
     """A phase budget (tokens, tool minutes, wall-clock minutes or cost) is, or would be, exceeded."""
 
-    def __init__(
-        self, budget: str, limit: float, used: float, *, phase: str, requested: float = 0.0
-    ) -> None:
+    def __init__(self, budget: str, limit: float, used: float, *, phase: str, requested: float = 0.0) -> None:
         need = f"; the next call needs about {requested:g} more" if requested else ""
         super().__init__(
             f"phase {phase}: budget `{budget}` exhausted: used {used:g} of {limit:g}{need}",

@@ -41,6 +41,15 @@ PHASE_EVENTS = (
 RUN_END_EVENTS = ("run.complete", "run.failed", "run.cancelled")
 """Events that end a run; a follower stops after one of them."""
 
+GATE_EVENTS = ("phase.gate.autofix", "phase.gate.escalated", "kmap.delta.created")
+"""What a gate announces besides its verdict: an auto-fix attempt, escalation, Q/A/V frames."""
+
+SUPERVISOR_EVENTS = ("phase.stalled", "task.retry", "budget.exhausted", "phase.escalated")
+"""What the supervisor announces with each decision."""
+
+EVENT_TYPES = (*PHASE_EVENTS, *GATE_EVENTS, *SUPERVISOR_EVENTS, "dossier.published", *RUN_END_EVENTS)
+"""Every event type the pipeline emits."""
+
 DEFAULT_STREAM_PREFIX = "ideamine:"
 
 

@@ -45,7 +45,7 @@ def gather_inputs(db: Database, store: RunStore, run_id: str) -> DossierInputs:
         phase_costs=_costs(db, run_id) if has_ledger else None,
         waivers=_waivers(store, run_id),
         workspace=_workspace(store, run_id),
-        qa_report=_qa(store, run_id),
+        qa_report=_qa(store, run_id, _test_seconds(ledger, run_id) if has_ledger else None),
         scanners=_scanners(store, run_id),
     )
 
@@ -70,6 +70,13 @@ def stored_dossier(db: Database, run_id: str) -> dict[str, Any] | None:
     """The stored dossier JSON of a run, or None."""
     query = sa.select(ReleaseDossierRow.dossier).where(ReleaseDossierRow.run_id == run_id)
     return db.read_with_retry(lambda conn: conn.execute(query).scalar_one_or_none())
+
+
+def _test_seconds(ledger: Ledger, run_id: str) -> float | None:
+    """Tool seconds of the QA test run, from its ledger task entry (artifacts hold no timings)."""
+    runs = [p for p in ledger.payloads(run_id, "task") if p.get("agent") == "TestRunner"]
+    seconds = [float(p.get("tool_seconds") or 0.0) for p in runs if p.get("status") == "succeeded"]
+    return round(max(seconds), 3) if seconds and max(seconds) > 0 else None
 
 
 def _costs(db: Database, run_id: str) -> dict[str, PhaseCost]:
@@ -125,7 +132,7 @@ def _workspace(store: RunStore, run_id: str) -> WorkspaceInfo | None:
     return WorkspaceInfo(path=str(Path(ws.root)), commit_sha=head, branch="main", files=files)
 
 
-def _qa(store: RunStore, run_id: str) -> QAReport | None:
+def _qa(store: RunStore, run_id: str, seconds: float | None = None) -> QAReport | None:
     plan = _artifact_output(store, run_id, "qa", "TestRunner")
     execution = (plan or {}).get("execution")
     if not isinstance(execution, dict):
@@ -137,7 +144,7 @@ def _qa(store: RunStore, run_id: str) -> QAReport | None:
         errors=execution.get("errors", 0),
         skipped=execution.get("skipped", 0),
         coverage_percent=execution.get("coverage_percent"),
-        duration_seconds=execution.get("duration_seconds"),
+        duration_seconds=execution.get("duration_seconds") or seconds,
         command=(plan or {}).get("command"),
     )
 

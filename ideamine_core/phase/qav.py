@@ -98,8 +98,12 @@ def _claims(draft: Sequence[Statement], policy: QAVPolicy) -> tuple[list[Claim],
 
 
 def frame_id(run_id: str, phase: str, attempt: int, claim: Claim) -> str:
-    """A stable id, so a repeated attempt writes the same frames (idempotent persistence)."""
-    digest = hashlib.sha256(f"{run_id}|{phase}|{attempt}|{claim.item}|{claim.text}".encode()).hexdigest()
+    """A stable id, so a repeated attempt writes the same frames (idempotent persistence).
+
+    The run is not part of it (frames are stored per run): equal input gives equal artifacts.
+    """
+    del run_id
+    digest = hashlib.sha256(f"{phase}|{attempt}|{claim.item}|{claim.text}".encode()).hexdigest()
     return f"kf-{digest[:20]}"
 
 

@@ -294,12 +294,12 @@ class PhaseService:
 
     def announce_gate(self, run_id: str, phase: str, gate: GateResult) -> None:
         """Emit the gate outcome and phase completion; publish the dossier; close a finished run."""
-        reasons = [r.model_dump() for r in gate.reasons]
-        kind = "phase.gate.passed" if gate.passed else "phase.gate.failed"
-        self._emit(kind, run_id, phase, score=gate.score, threshold=gate.threshold, reasons=reasons)
         if gate.passed and phase == DOSSIER_PHASE:
             dossier = publish_dossier(self.runtime.db, self.store, run_id)
             self._emit("dossier.published", run_id, phase, completeness=dossier.completeness_percent)
+        reasons = [r.model_dump() for r in gate.reasons]
+        kind = "phase.gate.passed" if gate.passed else "phase.gate.failed"
+        self._emit(kind, run_id, phase, score=gate.score, threshold=gate.threshold, reasons=reasons)
         self._emit("phase.complete", run_id, phase, status="passed" if gate.passed else "failed")
         self.close_run_if_finished(run_id)
 

@@ -183,10 +183,9 @@ class KmapFrameRow(Base):
     """A knowledge-map frame produced by Q/A/V (announced by ``kmap.delta.created``)."""
 
     __tablename__ = "kmap_frames"
-    __table_args__ = (sa.Index(None, "run_id", "phase"),)
 
+    run_id: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
     frame_id: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
-    run_id: Mapped[str] = mapped_column(sa.String(100))
     phase: Mapped[str] = mapped_column(sa.String(64))
     question: Mapped[str] = mapped_column(sa.Text)
     answer: Mapped[str] = mapped_column(sa.Text)

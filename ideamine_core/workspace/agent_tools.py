@@ -18,6 +18,7 @@ re-checks of an unchanged commit do not run the tools again, while a fix commit 
 from __future__ import annotations
 
 import fcntl
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -177,6 +178,8 @@ def _scanner(spec: AgentSpec, ctx: AgentContext, env: ToolEnv) -> ToolOutput:
     else:
         output = _sbom(scan)
     seconds = 0.0 if reused else scan.tool_seconds
+    if hasattr(output, "tool_seconds"):
+        output = output.model_copy(update={"tool_seconds": None})  # timing goes to the ledger, not content
     tool = "cyclonedx-bom" if spec.name == "SBOM" else "bandit+detect-secrets"
     return ToolOutput(output, ToolRecord(tool=tool, seconds=round(seconds, 3), commit=sha))
 
@@ -211,6 +214,8 @@ def _tests(spec: AgentSpec, ctx: AgentContext, env: ToolEnv) -> ToolOutput:
         raise _no_code(spec.name)
     key = content_hash(canonical_json([t.model_dump() for t in tests]))[7:19]
     execution, reused = _cached(env, f"tests-{sha}-{key}", TestExecution, lambda: run_tests(ws, tests))
+    seconds = 0.0 if reused else execution.duration_seconds or 0.0
+    execution = _untimed(execution)
     base = spec.offline_rule(ctx)
     if isinstance(base, QATestPlan):
         output: BaseModel = base.model_copy(update={"execution": execution})
@@ -219,9 +224,18 @@ def _tests(spec: AgentSpec, ctx: AgentContext, env: ToolEnv) -> ToolOutput:
         output = base.model_copy(
             update={"measured_percent": execution.coverage_percent, "measured_files": execution.file_coverage}
         )
-    seconds = 0.0 if reused else execution.duration_seconds
     tool = f"pytest+coverage in {execution.isolation}"
     return ToolOutput(output, ToolRecord(tool=tool, seconds=round(seconds, 3), commit=sha))
+
+
+_TIMING = re.compile(r" in \d+(?:\.\d+)?s\b")
+
+
+def _untimed(execution: TestExecution) -> TestExecution:
+    """The run without wall-clock figures: equal code and tests give an equal artifact."""
+    return execution.model_copy(
+        update={"duration_seconds": None, "output_tail": _TIMING.sub("", execution.output_tail)}
+    )
 
 
 def _no_code(agent: str) -> Exception:

@@ -7,25 +7,14 @@ from typing import Annotated
 
 import typer
 
-from ideamine_core.dossier import FORMATS, DossierInputs, compile_dossier, write_dossier
-from ideamine_core.dossier.ledger_inputs import ledger_inputs
+from ideamine_core.dossier import FORMATS, compile_dossier, write_dossier
+from ideamine_core.dossier.publish import gather_inputs
 from ideamine_core.dossier.render import default_path
 from ideamine_core.errors import UserInputError
-from ideamine_core.ledger import Ledger
 from ideamine_core.settings import Settings
 from ideamine_core.storage.database import open_database
 from ideamine_core.storage.run_store import RunStore
 from ideamine_dagster.cli.common import command, console
-
-
-def dossier_inputs(settings: Settings, run_id: str) -> DossierInputs:
-    """Figures from outside the run folder: the ledger's signed head and per-phase costs.
-
-    Waivers, workspace, QA report and scanner findings are not wired in yet: the dossier lists
-    them as missing.
-    """
-    ledger = Ledger(open_database(settings.db_url, embedded=settings.embedded_database))
-    return ledger_inputs(ledger, run_id)
 
 
 @command
@@ -43,7 +32,8 @@ def dossier(
     settings = Settings.from_env()
     store = RunStore(settings.runs_dir)
     store.load_run(run)  # an unknown run is a clear error before any database is opened
-    compiled = compile_dossier(store, run, dossier_inputs(settings, run))
+    db = open_database(settings.db_url, embedded=settings.embedded_database)
+    compiled = compile_dossier(store, run, gather_inputs(db, store, run))
     path = write_dossier(compiled, output or default_path(store, run, fmt), fmt)
     missing = f", missing: {', '.join(compiled.missing)}" if compiled.missing else ""
     console.print(f"dossier of {run}: completeness {compiled.completeness_percent}%{missing}", style="dim")

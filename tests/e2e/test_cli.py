@@ -58,15 +58,18 @@ def test_scenario_9_full_run_with_zero_prompts_then_status(tmp_path: Path) -> No
     assert len(list(artifacts.glob("*.json"))) == 13 and len(list(artifacts.glob("*.md"))) == 13
     for path in artifacts.glob("*.json"):
         data = json.loads(path.read_text())
-        assert data["gate"]["passed"] and {r["provenance"]["provider"] for r in data["results"]} == {
-            "offline"
-        }
+        assert data["gate"]["passed"]
+        # the offline rules make model outputs; real scanners and the sandboxed test run make the rest
+        assert {r["provenance"]["provider"] for r in data["results"]} <= {"offline", "tool"}
     for phase in ("intake", "story_loop", "beta"):
         assert phase in proc.stdout
     assert proc.stdout.count("passed") >= 13
     run_id = artifacts.parent.name
     status = ideamine(home, "status")
     assert status.returncode == 0 and run_id in status.stdout and "13/13" in status.stdout
+    run_dir = artifacts.parent
+    assert {"dossier.html", "dossier.md", "dossier.json"} <= {p.name for p in run_dir.iterdir()}
+    assert (run_dir / "workspace" / ".git").is_dir()
 
 
 def test_partial_run(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ k8s job executor (one pod per step).
 from __future__ import annotations
 
 import yaml
-from support import REPO
 from dagster._config import process_config
+from support import REPO
 
 from ideamine_core.settings import Settings
 from ideamine_dagster.definitions import build_definitions

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 import pytest
-from support import DEMO
 from pipeline_helpers import run_phases
+from support import DEMO
 
 from ideamine_core.settings import Settings
 from ideamine_core.storage.run_store import RunStore

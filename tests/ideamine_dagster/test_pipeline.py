@@ -8,14 +8,15 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
-from support import DEMO
 from pipeline_helpers import run_phases
+from support import DEMO
 
 from ideamine_core.agents.outputs.intake import IdeaSpec
 from ideamine_core.domain.artifact import PhaseArtifact, content_hash
-from ideamine_core.events import PHASE_EVENTS
+from ideamine_core.events import EVENT_TYPES
 from ideamine_core.settings import Settings
 from ideamine_core.storage.run_store import RunStore
+from ideamine_core.workspace.agent_tools import is_tool_agent
 
 ORDER = ["phase.started", "phase.progress", "phase.agent.complete", "phase.ready"]
 
@@ -49,14 +50,17 @@ def test_artifacts_are_json_and_markdown_with_their_hash_and_offline_provenance(
         artifact = store.load_artifact(run_id, phase)
         assert data.metadata["content_hash"].value == artifact.hash()
         assert store.artifact_path(run_id, phase, ".md").read_text().startswith(f"# {phase}")
-        assert {r.provenance.provider for r in artifact.results} == {"offline"}
+        for r in artifact.results:  # rules make model outputs; real tools make scanner and test outputs
+            assert r.provenance.provider == ("tool" if is_tool_agent(r.agent) else "offline"), r.agent
+        assert data.metadata["metric_tasks_succeeded"].value >= len(artifact.results)
 
 
 def test_scenario_1_each_phase_emits_its_events_in_order(full_run) -> None:
     settings, run_id, _ = full_run
     events = RunStore(settings.runs_dir).event_log(run_id).read()
-    assert {e.type for e in events} <= set(PHASE_EVENTS)
-    for phase in {e.phase for e in events}:
+    assert {e.type for e in events} <= set(EVENT_TYPES)
+    assert events[-1].type == "run.complete" and events[-1].phase is None
+    for phase in {e.phase for e in events if e.phase is not None}:
         kinds = [e.type for e in events if e.phase == phase]
         firsts = [kinds.index(k) for k in ORDER]
         assert firsts == sorted(firsts), (phase, kinds)
@@ -71,8 +75,8 @@ def test_scenario_8_intake_produces_an_idea_spec_and_an_evidence_pack(full_run) 
     spec = IdeaSpec.model_validate(intake.output_of("Validator"))
     assert "remote teams" in json.dumps(spec.model_dump()).lower()
     pack = store.load_evidence(run_id, "intake")
-    assert pack.gate.passed and pack.artifact_hash == intake.hash()
-    assert set(pack.artifacts) == {"Classifier", "Expander", "Validator"}
+    assert pack.gate.passed and pack.gate.guards and pack.gate.score == intake.gate.score
+    assert pack.artifacts == {r.agent: r.provenance.output_hash for r in intake.results}
 
 
 def test_sequential_agents_see_the_outputs_before_them(full_run) -> None:

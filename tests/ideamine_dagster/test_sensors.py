@@ -86,6 +86,6 @@ def test_a_failed_run_is_recorded_in_its_ledger(instance: dg.DagsterInstance, se
     run_failure_sensor(context)
     run_failure_sensor(context)  # evaluated twice (a retried tick): still one entry
     ledger = Ledger(open_database(settings.db_url, embedded=True))
-    (entry,) = [e for e in ledger.entries(run_id) if e.data["kind"] == "run_failed"]
+    (entry,) = [e for e in ledger.entries(run_id) if e.type == "decision" and e.data["kind"] == "run_failed"]
     assert entry.data["detail"]["dagster_run_id"] == result.run_id
     assert any("ideation" in step for step in entry.data["detail"]["failed_steps"])

@@ -55,7 +55,12 @@ class TestExecution(Strict):
     covered_lines: int = Field(default=0, ge=0, description="Statements executed.")
     total_lines: int = Field(default=0, ge=0, description="Statements in the measured code.")
     file_coverage: dict[str, float] = Field(default_factory=dict, description="Path → line coverage %.")
-    duration_seconds: float = Field(ge=0, description="Wall-clock time of the sandboxed run.")
+    duration_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description="Wall-clock time of the sandboxed run; None in stored artifacts, whose content must not "
+        "depend on timing (the ledger's task entry holds it as tool seconds).",
+    )
     timed_out: bool = Field(default=False, description="The wall-clock limit stopped the run.")
     exit_code: int | None = Field(default=None, description="pytest's exit status as the sandbox saw it.")
     failures: list[TestFailure] = Field(default_factory=list, description="Tests that did not pass.")

@@ -40,7 +40,12 @@ class FindingsReport(AgentOutput):
     counts: dict[str, int] = Field(description="Number of findings per severity (all five keys).")
     summary: str = Field(min_length=1, description="One-line summary.")
     tool: str = Field(default="", description="Scanner that produced the findings, e.g. 'bandit 1.9.4'.")
-    tool_seconds: float = Field(default=0.0, ge=0, description="Wall-clock seconds the scanner ran.")
+    tool_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description="Wall-clock seconds the scanner ran; None in stored artifacts, whose content must not "
+        "depend on timing (the ledger's task entry holds it).",
+    )
 
 
 class SecretsReport(FindingsReport):

@@ -107,7 +107,7 @@ def test_markdown_has_tables_and_the_openapi_appendix() -> None:
     markdown = render_markdown(dossier)
     assert "| Phase | Status | Gate score | Threshold | Attempts | Duration | Cost | Tokens |" in markdown
     for phase in dossier.run.phases:
-        assert re.search(rf"^\| {phase.phase} \| passed \| 1\.00 \|", markdown, re.M)
+        assert re.search(rf"^\| {phase.phase} \| passed \| {phase.gate_score:.2f} \|", markdown, re.M)
     fenced = re.search(r"^```json\n(.*?)\n```$", markdown, re.S | re.M)
     assert json.loads(fenced.group(1)) == dossier.product.api.openapi
 

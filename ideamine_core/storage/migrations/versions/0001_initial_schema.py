@@ -246,10 +246,8 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("created_at", sa.Double(), nullable=False),
-        sa.PrimaryKeyConstraint("frame_id", name=op.f("pk_kmap_frames")),
+        sa.PrimaryKeyConstraint("run_id", "frame_id", name=op.f("pk_kmap_frames")),
     )
-    with op.batch_alter_table("kmap_frames", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_kmap_frames_run_id_phase"), ["run_id", "phase"], unique=False)
 
     op.create_table(
         "ledger",
@@ -473,9 +471,6 @@ def downgrade() -> None:
     op.drop_table("ledger")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS ideamine_ledger_append_only()")
-    with op.batch_alter_table("kmap_frames", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_kmap_frames_run_id_phase"))
-
     op.drop_table("kmap_frames")
     with op.batch_alter_table("idea_inbox", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_idea_inbox_status"))
