@@ -11,6 +11,7 @@ import dagster as dg
 from ideamine_core.errors import ConfigError
 from ideamine_core.settings import Settings
 from ideamine_dagster.executor import threadpool_executor
+from ideamine_dagster.executor_names import DEFAULT_EXECUTOR, EXECUTORS
 from ideamine_dagster.io_manager import ArtifactIOManager
 from ideamine_dagster.jobs import PIPELINE_JOB, pipeline_job
 from ideamine_dagster.maintenance import (
@@ -22,9 +23,6 @@ from ideamine_dagster.maintenance import (
 from ideamine_dagster.phase_assets import build_phase_assets
 from ideamine_dagster.resources import IdeaMineResource, phase_graph
 from ideamine_dagster.sensors import idea_inbox_sensor, run_failure_sensor
-
-EXECUTORS = ("threadpool", "multiprocess", "in_process")
-DEFAULT_EXECUTOR = "threadpool"
 
 
 def executor_for(name: str, max_concurrent: int = 8) -> dg.ExecutorDefinition:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 
 import dagster as dg
@@ -10,7 +9,7 @@ from pydantic import Field
 
 from ideamine_core.agents.registry import agent_names, get_agent
 from ideamine_core.config.graph import PhaseGraph
-from ideamine_core.config.loader import load_phase_configs
+from ideamine_core.config.loader import cached_phase_graph
 from ideamine_core.errors import IdeaMineError
 from ideamine_core.phase.service import PhaseService
 from ideamine_core.providers.base import Provider
@@ -22,15 +21,9 @@ from ideamine_core.settings import Settings
 from ideamine_core.storage.run_store import RunStore
 
 
-@cache
-def _load(config_dir: str, _stamp: tuple[tuple[str, int], ...]) -> PhaseGraph:
-    return load_phase_configs(Path(config_dir), known_agents=agent_names())
-
-
 def phase_graph(config_dir: str) -> PhaseGraph:
     """The validated phase graph of `config_dir`, re-read whenever a YAML file changes."""
-    files = sorted(Path(config_dir).glob("*.y*ml"))
-    return _load(config_dir, tuple((f.name, f.stat().st_mtime_ns) for f in files))
+    return cached_phase_graph(config_dir, agent_names())
 
 
 class IdeaMineResource(dg.ConfigurableResource):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import types
 import typing
 from collections.abc import Collection
@@ -266,3 +267,15 @@ def load_phase_configs(config_dir: Path, known_agents: Collection[str] | None = 
         fix = "add one <phase>.yaml file per phase, or pass the right directory"
         raise ConfigError(shown, DIRECTORY, "no *.yaml or *.yml files in the directory", fix)
     return PhaseGraph((load_phase_file(p, known_agents), p) for p in files)
+
+
+@functools.cache
+def _cached(config_dir: str, known: tuple[str, ...], _stamp: tuple[tuple[str, int], ...]) -> PhaseGraph:
+    return load_phase_configs(Path(config_dir), known_agents=known)
+
+
+def cached_phase_graph(config_dir: str | Path, known_agents: Collection[str]) -> PhaseGraph:
+    """The validated phase graph of `config_dir`, loaded once and re-read whenever a YAML file changes."""
+    files = sorted(Path(config_dir).glob("*.y*ml"))
+    stamp = tuple((f.name, f.stat().st_mtime_ns) for f in files)
+    return _cached(str(config_dir), tuple(sorted(known_agents)), stamp)

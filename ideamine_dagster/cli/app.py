@@ -1,4 +1,8 @@
-"""The `ideamine` command: run, status and ui."""
+"""The `ideamine` command: run, resume, status, ui and daemon (other commands register themselves).
+
+Dagster, the model providers and the launcher are imported inside the commands that use them, so a
+bad argument is refused, and `--help` answers, without loading them.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +14,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from ideamine_core.agents.registry import agent_names
+from ideamine_core.config.graph import PhaseGraph
+from ideamine_core.config.loader import cached_phase_graph
 from ideamine_core.errors import UserInputError
-from ideamine_core.providers.cache import CacheMode
-from ideamine_core.providers.caller import CACHE_MODE_ENV
-from ideamine_core.providers.preflight import check_models
 from ideamine_core.settings import Settings
 from ideamine_core.storage.run_store import RunStore, run_status
 from ideamine_dagster.cli.common import command, console, parse_submission
 from ideamine_dagster.cli.errors import FAILURE_EXIT, fail
 from ideamine_dagster.cli.progress import PhaseProgress, summary_table
-from ideamine_dagster.definitions import DEFAULT_EXECUTOR, EXECUTORS
-from ideamine_dagster.launcher import create_run, execute_run, open_instance, plan_phases, resume_run
-from ideamine_dagster.resources import phase_graph
+from ideamine_dagster.executor_names import DEFAULT_EXECUTOR, EXECUTORS
 
 app = typer.Typer(
     help="IdeaMine: turn a product idea into a release-ready package.",
@@ -52,6 +54,11 @@ def run(
     submission = parse_submission(idea, users, constraint)
     if executor not in EXECUTORS:
         raise UserInputError(f"unknown executor {executor!r}", fix=f"use one of {', '.join(EXECUTORS)}")
+    from ideamine_core.providers.cache import CacheMode
+    from ideamine_core.providers.caller import CACHE_MODE_ENV
+    from ideamine_core.providers.preflight import check_models
+    from ideamine_dagster.launcher import create_run, execute_run, open_instance, plan_phases
+
     settings = Settings.from_env()
     graph = phase_graph(str(settings.config_dir))
     wanted = [p.strip() for p in phases.split(",") if p.strip()] if phases is not None else None
@@ -76,13 +83,18 @@ def run(
     _finish(store, record.run_id, selected, dagster_run_id, success)
 
 
+def phase_graph(config_dir: str) -> PhaseGraph:
+    """The validated phase graph (a bad YAML is a ConfigError naming file, field and fix)."""
+    return cached_phase_graph(config_dir, agent_names())
+
+
 def _finish(store: RunStore, run_id: str, phases: list[str], dagster_run_id: str, success: bool) -> None:
     records = {p: store.load_phase(run_id, p) for p in phases}
     console.print(summary_table(phases, records))
     console.print(f"artifacts: {store.run_dir(run_id) / 'artifacts'}")
     console.print(f"dagster run: {dagster_run_id}")
     if not success:
-        failed = [p for p, r in records.items() if r and r.status in ("failed", "error")]
+        failed = [p for p, r in records.items() if r and r.status in ("failed", "error", "escalated")]
         detail = "; ".join(f"{p}: {records[p].detail}" for p in failed if records[p]) or "see the Dagster run"
         raise fail(
             f"run {run_id} did not complete ({detail}). Inspect it with `ideamine ui`; "
@@ -100,6 +112,8 @@ def resume(
     ] = DEFAULT_EXECUTOR,
 ) -> None:
     """Continue a run that failed, was killed or waits for a person: completed phases are not re-run."""
+    from ideamine_dagster.launcher import open_instance, resume_run
+
     settings = Settings.from_env()
     store = RunStore(settings.runs_dir)
     record = store.load_run(run_id)
@@ -144,6 +158,8 @@ def ui(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
 ) -> None:
     """Start the Dagster webserver on the same instance as `ideamine run`."""
+    from ideamine_dagster.launcher import open_instance
+
     settings = Settings.from_env()
     instance = open_instance(settings)
     env = os.environ | settings.as_env() | {"DAGSTER_HOME": str(instance.root_directory)}
@@ -166,6 +182,8 @@ def ui(
 @command
 def daemon() -> None:
     """Start the Dagster daemon on the same instance: sensors (idea inbox, supervisor) and schedules."""
+    from ideamine_dagster.launcher import open_instance
+
     settings = Settings.from_env()
     instance = open_instance(settings)
     env = os.environ | settings.as_env() | {"DAGSTER_HOME": str(instance.root_directory)}

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from ideamine_core.dossier import FORMATS, compile_dossier, write_dossier
-from ideamine_core.dossier.publish import gather_inputs
 from ideamine_core.dossier.render import default_path
 from ideamine_core.errors import UserInputError
 from ideamine_core.settings import Settings
@@ -33,6 +32,8 @@ def dossier(
     store = RunStore(settings.runs_dir)
     store.load_run(run)  # an unknown run is a clear error before any database is opened
     db = open_database(settings.db_url, embedded=settings.embedded_database)
+    from ideamine_core.dossier.publish import gather_inputs  # metrics and pandas: only here
+
     compiled = compile_dossier(store, run, gather_inputs(db, store, run))
     path = write_dossier(compiled, output or default_path(store, run, fmt), fmt)
     missing = f", missing: {', '.join(compiled.missing)}" if compiled.missing else ""

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from ideamine_core.metrics import RunMetrics, run_metrics
 from ideamine_dagster.cli.common import command, console
 from ideamine_dagster.cli.db import open_db
+
+if TYPE_CHECKING:
+    from ideamine_core.metrics import RunMetrics
 
 
 def _num(value: float | int | None, fmt: str = "{:g}") -> str:
@@ -80,6 +82,8 @@ def metrics(
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
     """Print a run's per-phase metrics and totals (p95 phase latency over recent runs)."""
+    from ideamine_core.metrics import run_metrics  # pandas: loaded only for this command
+
     m = run_metrics(open_db(), run, recent_runs=recent)
     if as_json:
         console.print_json(m.model_dump_json())

@@ -8,13 +8,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from ideamine_core.agents.registry import agent_names
+from ideamine_core.config.loader import cached_phase_graph
 from ideamine_core.errors import UserInputError
 from ideamine_core.phase.waivers import EXPIRY_HELP, WaiverStore, parse_expiry, violation_names
 from ideamine_core.settings import Settings
 from ideamine_core.storage.database import open_database
 from ideamine_core.storage.run_store import RunStore
 from ideamine_dagster.cli.common import command, console
-from ideamine_dagster.resources import phase_graph
 
 
 def _when(epoch: float) -> str:
@@ -36,7 +37,7 @@ def waive(
 ) -> None:
     """Let one named violation of a phase gate pass until the waiver expires."""
     settings = Settings.from_env()
-    graph = phase_graph(str(settings.config_dir))
+    graph = cached_phase_graph(str(settings.config_dir), agent_names())
     if phase not in graph.phases:
         raise UserInputError(f"unknown phase {phase!r}", fix=f"use one of {', '.join(graph.order())}")
     names = violation_names(graph.phases[phase])
