@@ -43,9 +43,7 @@ def test_scenario_10_security_and_story_loop_start_together_after_build(
     assert upstream.success
     store = RunStore(settings.runs_dir)
     record = store.load_run(run_id).model_copy(update={"phases": ["build", "security", "story_loop"]})
-    dagster_run_id, success = execute_run(
-        settings, instance, record, "multiprocess", simulated_latency_seconds=1.0
-    )
+    dagster_run_id, success = execute_run(settings, instance, record, executor, simulated_latency_seconds=0.3)
     assert success, _failures(instance, dagster_run_id)
     times = _step_times(instance, dagster_run_id)
     build_done = times["build.build__gate"][1]
