@@ -9,6 +9,7 @@ from typing import Any
 import dagster as dg
 
 from ideamine_core.errors import ConfigError
+from ideamine_core.resilience.supervision import pass_interval
 from ideamine_core.settings import Settings
 from ideamine_dagster.executor import threadpool_executor
 from ideamine_dagster.executor_names import DEFAULT_EXECUTOR, EXECUTORS
@@ -22,7 +23,7 @@ from ideamine_dagster.maintenance import (
 )
 from ideamine_dagster.phase_assets import build_phase_assets
 from ideamine_dagster.resources import IdeaMineResource, phase_graph
-from ideamine_dagster.sensors import idea_inbox_sensor, run_failure_sensor
+from ideamine_dagster.sensors import build_supervisor_sensor, idea_inbox_sensor, run_failure_sensor
 
 
 def executor_for(name: str, max_concurrent: int = 8) -> dg.ExecutorDefinition:
@@ -72,7 +73,11 @@ def build_definitions(
     return dg.Definitions(
         assets=build_phase_assets(graph),
         jobs=[pipeline_job(), retention_job, daily_summary_job],
-        sensors=[idea_inbox_sensor, run_failure_sensor],
+        sensors=[
+            idea_inbox_sensor,
+            run_failure_sensor,
+            build_supervisor_sensor(pass_interval(graph.phases.values())),
+        ],
         schedules=[retention_schedule, summary_schedule],
         resources={
             "ideamine": IdeaMineResource(

@@ -1,4 +1,5 @@
-"""Sensors: the idea inbox (one run per submitted idea) and failed runs recorded in the ledger."""
+"""Sensors: the idea inbox (one run per submitted idea), failed runs recorded in the ledger, and the
+supervisor (stalled tasks, dead runs, due timers)."""
 
 # No `from __future__ import annotations`: Dagster inspects these functions' annotations.
 
@@ -6,6 +7,7 @@ import dagster as dg
 
 from ideamine_core.inbox import IdeaInbox
 from ideamine_core.ledger import DecisionPayload, Ledger
+from ideamine_core.resilience.supervision import supervise
 from ideamine_core.storage.database import open_database
 from ideamine_core.storage.run_store import RunStore
 from ideamine_dagster.jobs import PIPELINE_JOB
@@ -71,3 +73,38 @@ def run_failure_sensor(context: dg.RunFailureSensorContext, ideamine: IdeaMineRe
         detail={"dagster_run_id": run.run_id, "failed_steps": failed_steps},
     )
     ledger.record(run_id, payload, key=f"run_failed:{run.run_id}")
+
+
+UNFINISHED = (
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+)
+
+
+def build_supervisor_sensor(interval_seconds: float) -> dg.SensorDefinition:
+    """The supervisor sensor, evaluated every `interval_seconds` (the smallest heartbeat interval)."""
+
+    @dg.sensor(
+        name="supervisor",
+        minimum_interval_seconds=max(1, int(interval_seconds)),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Detects stalled and flat tasks (ledger decision + `phase.stalled`/`task.retry` events), "
+        "marks runs whose worker died interrupted (and their Dagster run FAILED), and fires due timers.",
+    )
+    def supervisor_sensor(context: dg.SensorEvaluationContext, ideamine: IdeaMineResource) -> dg.SkipReason:
+        """One supervisor pass; a dead run's unfinished Dagster run is reported failed."""
+        report = supervise(ideamine.runtime(), phase_graph(ideamine.config_dir).phases.values())
+        for dead in report.dead_runs:
+            _fail_dagster_run(context.instance, dead.run_id)
+        return dg.SkipReason(report.summary())
+
+    return supervisor_sensor
+
+
+def _fail_dagster_run(instance: dg.DagsterInstance, run_id: str) -> None:
+    """Mark the newest Dagster run of `run_id` failed if Dagster still thinks it is going."""
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={"ideamine/run_id": run_id}), limit=1)
+    if runs and runs[0].status in UNFINISHED:
+        instance.report_run_failed(runs[0], "its worker stopped beating; marked failed by the supervisor")

@@ -23,6 +23,7 @@ from ideamine_core.storage.run_store import RunStore, run_status
 from ideamine_dagster.cli.common import command, console, parse_submission
 from ideamine_dagster.cli.errors import FAILURE_EXIT, fail
 from ideamine_dagster.cli.progress import PhaseProgress, summary_table
+from ideamine_dagster.cli.waiting import next_step
 from ideamine_dagster.executor_names import DEFAULT_EXECUTOR, EXECUTORS
 
 app = typer.Typer(
@@ -141,6 +142,7 @@ def status(limit: Annotated[int, typer.Option(help="How many runs to list.")] = 
     table = Table(title=f"Recent runs in {settings.home}")
     for column in ("run", "created", "idea", "phases passed", "status"):
         table.add_column(column)
+    steps = []
     for rec in runs:
         phases = {p: store.load_phase(rec.run_id, p) for p in rec.phases}
         passed = sum(1 for r in phases.values() if r and r.status == "passed")
@@ -148,7 +150,10 @@ def status(limit: Annotated[int, typer.Option(help="How many runs to list.")] = 
         created = dt.datetime.fromtimestamp(rec.created_at).strftime("%Y-%m-%d %H:%M")
         idea = rec.submission.idea if len(rec.submission.idea) <= 48 else rec.submission.idea[:47] + "…"
         table.add_row(rec.run_id, created, idea, f"{passed}/{len(rec.phases)}", overall)
+        steps += [f"{rec.run_id}: {step}"] if (step := next_step(rec.run_id, overall, phases)) else []
     console.print(table)
+    for step in steps:
+        console.print(step, soft_wrap=True)
 
 
 @app.command()
@@ -201,6 +206,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "metrics",
     "lineage",
     "events",
+    "workspace",
 )
 """Modules under ideamine_dagster.cli whose `register(app)` adds their commands."""
 
