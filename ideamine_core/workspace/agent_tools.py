@@ -137,6 +137,18 @@ def _project_name(ctx: AgentContext) -> str:
     return plan.project_name if plan else ctx.submission.slug()
 
 
+def checked_commits(run_dir: Path) -> dict[str, list[str]]:
+    """Commits whose scan ('security') or sandboxed test run ('qa') is cached under ``<run>/tools/``."""
+    folder = run_dir / "tools"
+    names = [p.stem for p in folder.glob("*.json")] if folder.is_dir() else []
+    found = {kind: {n.split("-")[1] for n in names if n.startswith(f"{prefix}-")} for kind, prefix in _CACHES}
+    return {kind: sorted(shas) for kind, shas in found.items()}
+
+
+_CACHES = (("security", "scan"), ("qa", "tests"))
+"""(phase, cache file prefix): `_scanner` caches `scan-<sha>`, `_tests` caches `tests-<sha>-<suite>`."""
+
+
 def _cached(
     env: ToolEnv, name: str, model: type[BaseModel], make: Callable[[], BaseModel]
 ) -> tuple[Any, bool]:

@@ -249,6 +249,11 @@ class Workspace:
         rows = [r.strip("\n").split("\x00") for r in out.split("\x1e") if r.strip()]
         return [CommitInfo(sha=s, tree=t, timestamp=int(ts), message=m) for s, t, ts, m in rows]
 
+    def files(self, rev: str = "HEAD") -> list[str]:
+        """The paths tracked at `rev`, sorted."""
+        out = self._git("ls-tree", "-r", "-z", "--name-only", rev).stdout.decode("utf-8", "replace")
+        return sorted(p for p in out.split("\x00") if p)
+
     def tree_hash(self, rev: str = "HEAD") -> str:
         """The git tree hash of `rev` (equal content gives an equal hash)."""
         return self._git("rev-parse", f"{rev}^{{tree}}").stdout.decode().strip()
