@@ -46,7 +46,8 @@ def template_name(agent: str) -> str:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+    # compact: indentation is a third of the tokens of a large output and tells a model nothing
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 @cache

@@ -82,7 +82,8 @@ def test_every_prompt_renders_its_inputs_and_no_provenance(ctx: AgentContext) ->
     for phase, artifact in ctx.upstream.items():
         for result in artifact.results:
             assert f"## {phase} / {result.agent}" in prompt.user
-            assert json.dumps(result.output, indent=2, ensure_ascii=False, sort_keys=True) in prompt.user
+            compact = json.dumps(result.output, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+            assert compact in prompt.user
     for agent in ctx.previous:
         assert f"\n## {agent}\n" in prompt.user
     assert "gpt-x" not in prompt.user and "generator_version" not in prompt.user
