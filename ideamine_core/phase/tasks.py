@@ -9,6 +9,7 @@ twice and never writes a second task entry.
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import time
@@ -17,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
+import sqlalchemy as sa
 
 from ideamine_core.agents.runner import input_hashes, run_agent
 from ideamine_core.agents.spec import AgentSpec
@@ -25,14 +27,15 @@ from ideamine_core.domain.artifact import AgentResult, Provenance, ToolRecord, c
 from ideamine_core.domain.phase import PhaseConfig
 from ideamine_core.errors import IdeaMineError, LeaseHeldError
 from ideamine_core.ledger import DecisionPayload, TaskPayload
-from ideamine_core.ledger.payloads import cost_payloads
-from ideamine_core.providers.base import Provider
+from ideamine_core.ledger.payloads import CostPayload, cost_payloads
+from ideamine_core.providers.base import CallRecord, Provider
 from ideamine_core.resilience.crash import crash_point
 from ideamine_core.resilience.heartbeat_thread import HeartbeatThread, worker_id
 from ideamine_core.resilience.leases import Lease
 from ideamine_core.runtime import Runtime
 from ideamine_core.storage.fencing import Fence
 from ideamine_core.storage.run_store import atomic_write
+from ideamine_core.storage.tables import ModelCallRow
 from ideamine_core.tracing import set_figures, span_for_task, span_for_tool
 from ideamine_core.workspace.agent_tools import ToolEnv, after_model, is_tool_agent, run_tool_agent
 
@@ -40,6 +43,8 @@ log = logging.getLogger(__name__)
 
 AgentLookup = Callable[[str], AgentSpec]
 TOOL_VERSION = "ideamine-tools/1"
+CALL_KEY, TOOL_KEY = "_call", "_tool"
+"""Keys of the call and tool records in a durable result file (beside the result's own fields)."""
 
 
 def task_id_of(ctx: AgentContext) -> str:
@@ -91,6 +96,7 @@ class TaskRunner:
     def _execute(self, spec: AgentSpec, ctx: AgentContext, config: PhaseConfig, meter: object) -> AgentResult:
         env = self._env(ctx)
         if is_tool_agent(spec.name):
+            meter.before_tool()  # type: ignore[attr-defined]  # a spent tools_minutes budget starts no tool
             with span_for_tool(ctx.run_id, ctx.phase, spec.name, agent=spec.name):
                 done = run_tool_agent(spec, ctx, env)
             output = done.output.model_dump(mode="json")
@@ -186,20 +192,34 @@ class TaskRunner:
         if not path.exists():
             return None
         try:
-            result = AgentResult.model_validate_json(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
+            call, tool = data.pop(CALL_KEY, None), data.pop(TOOL_KEY, None)
+            result = AgentResult.model_validate(data)
+            result = result.model_copy(
+                update={
+                    "call": CallRecord.model_validate(call) if call else None,
+                    "tool": ToolRecord.model_validate(tool) if tool else None,
+                }
+            )
         except ValueError:
             return None
         return result if result.provenance.inputs == inputs else None
 
     def _save(self, ctx: AgentContext, result: AgentResult) -> None:
-        atomic_write(self._result_path(ctx), result.model_dump_json())
+        """The result with its call and tool records (kept out of artifacts), so a recovered task
+        records the same ledger cost and task entries as the execution that died before writing them."""
+        data = result.model_dump(mode="json")
+        for key, record in ((CALL_KEY, result.call), (TOOL_KEY, result.tool)):
+            if record is not None:
+                data[key] = record.model_dump(mode="json")
+        atomic_write(self._result_path(ctx), json.dumps(data))
 
     def _record_task(self, ctx: AgentContext, result: AgentResult, *, fence: Fence | None) -> None:
         """Ledger cost and task entries of one result (idempotent); provenance is recorded per phase."""
         ledger, run_id = self.runtime.ledger, ctx.run_id
         existing = ledger.get(run_id, _task_key(ctx, result))
         if existing is None:
-            for payload in cost_payloads(result.call) if result.call else []:
+            for payload in self._cost_payloads(ctx, result.call) if result.call else []:
                 ledger.record(run_id, payload, task_id=task_id_of(ctx), fence=fence)
             ledger.record(
                 run_id,
@@ -208,6 +228,23 @@ class TaskRunner:
                 task_id=task_id_of(ctx),
                 fence=fence,
             )
+
+    def _cost_payloads(self, ctx: AgentContext, call: CallRecord) -> list[CostPayload]:
+        """Cost entries of the requests sent upstream, and of cache hits this very run paid for in an
+        execution killed after caching the response but before its ledger entry (same key: written once)."""
+        hits = [r.request_hash for r in call.requests if r.cached]
+        if hits:
+            table = ModelCallRow.__table__
+            query = sa.select(table.c.request_hash).where(
+                table.c.request_hash.in_(hits), table.c.run_id == ctx.run_id, table.c.agent == ctx.agent
+            )
+            made = self.runtime.db.read_with_retry(lambda conn: conn.execute(query).scalars().all())
+            paid = {h for h in made if self.runtime.ledger.get(ctx.run_id, f"cost:{h}") is None}
+            requests = [
+                r.model_copy(update={"cached": False}) if r.request_hash in paid else r for r in call.requests
+            ]
+            call = call.model_copy(update={"requests": requests})
+        return cost_payloads(call)
 
     def _record_failure(self, ctx: AgentContext, exc: IdeaMineError, lease: Lease) -> None:
         call = getattr(exc, "call_record", None)
