@@ -115,7 +115,7 @@ def to_output_findings(findings: Iterable[ScanFinding], prefix: str) -> list[Fin
         Finding(
             id=f"{prefix}-{i + 1}",
             severity=f.severity,
-            title=f"{f.title} [{f.rule}]",
+            title=f"[{f.rule}] {f.title}",  # the rule first: gate reasons shorten long titles
             location=f.location,
             detail=f"{f.detail} (found by {f.tool})".strip(),
         )
