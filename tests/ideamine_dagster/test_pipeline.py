@@ -146,3 +146,27 @@ def test_phase_artifact_round_trips_through_its_json(full_run) -> None:
     path = RunStore(settings.runs_dir).artifact_path(run_id, "architecture")
     artifact = PhaseArtifact.model_validate_json(path.read_text())
     assert artifact.model_dump_json(indent=2) == path.read_text()
+
+
+def test_full_run_workspace_is_a_repository_whose_tests_ran_and_passed_in_the_sandbox(full_run) -> None:
+    """Issue 7: the QA figures come from executing the workspace's tests (bubblewrap under CI)."""
+    import os
+
+    from ideamine_core.agents.outputs.qa import QATestPlan
+    from ideamine_core.workspace.history import workspace_summary
+
+    settings, run_id, _ = full_run
+    store = RunStore(settings.runs_dir)
+    ws = workspace_summary(store, run_id)
+    assert Path(ws.path, ".git").is_dir() and ws.path == str(store.run_dir(run_id).resolve() / "workspace")
+    assert [c.phase for c in ws.commits] == ["build", "build"] + ["story_loop"] * (len(ws.commits) - 2)
+    execution = QATestPlan.model_validate(store.load_artifact(run_id, "qa").output_of("TestRunner")).execution
+    assert execution is not None and execution.run == execution.passed == execution.expected > 0
+    assert execution.failed == execution.errors == 0 and not execution.tampering
+    assert execution.coverage_percent and execution.coverage_percent > 0
+    assert ws.checked["qa"] == [ws.head.sha]  # QA tested the last commit
+    if os.environ.get("CI") == "true":
+        assert execution.isolation == "bubblewrap" and not execution.reduced_isolation
+    code = json.loads((store.run_dir(run_id) / "dossier.json").read_text())["code"]
+    assert code["workspace"]["commit_sha"] == ws.head.sha and code["workspace"]["files"] == len(ws.files)
+    assert code["qa_report"]["tests_run"] == execution.run
