@@ -1,9 +1,10 @@
 """Local fake model servers for tests: the OpenAI chat-completions and Anthropic messages protocols.
 
-A `FakeLLMServer` binds 127.0.0.1 on an ephemeral port, records and counts every request, and answers
-each one from a script of `Reply`s (then from its responder): a tool call carrying the output (or any
-raw argument text, malformed JSON included), plain text, an HTTP error with headers, a raw body, or a
-delay. Usage fields are derived from the request and reply sizes, so token counts are deterministic.
+A `FakeLLMServer` binds 127.0.0.1 on an ephemeral port, records and counts every request (with its
+arrival time and the tokens it billed), and answers each one from a script of `Reply`s (then from its
+responder): a tool call carrying the output (or any raw argument text, malformed JSON included), plain
+text, an HTTP error with headers, a raw body, or a delay. Usage fields are derived from the request and
+reply sizes, so token counts are deterministic.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ class Received:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+    """When it arrived (time.monotonic)."""
+    usage: tuple[int, int] | None = None
+    """(input, output) tokens billed in the answer's usage fields; None for an error or raw body."""
 
 
 Responder = Callable[[dict[str, Any]], Reply]
@@ -94,6 +99,12 @@ class FakeLLMServer:
         """Model requests received so far."""
         with self._lock:
             return len(self.received)
+
+    def billed(self) -> tuple[int, int]:
+        """(input, output) tokens billed so far: the server's own count, summed over its answers."""
+        with self._lock:
+            usages = [r.usage for r in self.received if r.usage is not None]
+        return sum(u[0] for u in usages), sum(u[1] for u in usages)
 
     def script(self, *replies: Reply) -> None:
         """Answer the next requests with `replies`, in order."""
@@ -207,13 +218,21 @@ def _anthropic_events(message: dict[str, Any]) -> bytes:
     return "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events).encode()
 
 
+def _usage(answer: dict[str, Any]) -> tuple[int, int]:
+    usage = answer["usage"]
+    if "prompt_tokens" in usage:
+        return usage["prompt_tokens"], usage["completion_tokens"]
+    return usage["input_tokens"], usage["output_tokens"]
+
+
 def _handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             length = int(self.headers.get("content-length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
             headers = {k.lower(): v for k, v in self.headers.items()}
-            reply = server._next(Received(self.path, headers, body))
+            received = Received(self.path, headers, body)
+            reply = server._next(received)
             kind = "application/json"
             if reply.delay:
                 time.sleep(reply.delay)
@@ -229,10 +248,13 @@ def _handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
                         "error": {"type": "scripted", "message": f"HTTP {reply.status}"},
                     }
                 data = json.dumps(error).encode()
-            elif body.get("stream") and server.protocol == "anthropic":
-                data, kind = _anthropic_events(server.answer(body, reply)), "text/event-stream"
             else:
-                data = json.dumps(server.answer(body, reply)).encode()
+                answer = server.answer(body, reply)
+                received.usage = _usage(answer)
+                if body.get("stream") and server.protocol == "anthropic":
+                    data, kind = _anthropic_events(answer), "text/event-stream"
+                else:
+                    data = json.dumps(answer).encode()
             self.send_response(reply.status)
             self.send_header("content-type", kind)
             self.send_header("content-length", str(len(data)))
