@@ -240,6 +240,19 @@ class LeaseHeldError(IdeaMineError):
         self.task_id, self.owner, self.expires_at = task_id, owner, expires_at
 
 
+class TaskTakenOverError(IdeaMineError):
+    """The supervisor declared a task stalled and fenced its worker out; the task is run again."""
+
+    retry_class = RetryClass.TRANSIENT
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(
+            f"task {task_id} was declared stalled by the supervisor while it ran; its result was discarded",
+            fix="nothing to do: it is retried (raise heartbeat.max_silence_seconds if it was only slow)",
+        )
+        self.task_id = task_id
+
+
 class BudgetExceededError(IdeaMineError):
     """A phase budget (tokens, tool minutes, wall-clock minutes or cost) is, or would be, exceeded."""
 

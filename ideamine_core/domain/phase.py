@@ -85,6 +85,12 @@ class HeartbeatSpec(_Strict):
 
     interval_seconds: float = Field(default=30, gt=0)
     stall_threshold: int = Field(default=3, ge=1)
+    max_silence_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="A task whose work shows no sign of progress this long stops beating (and is then "
+        "judged stalled); None: the phase timebox.",
+    )
 
 
 class PhaseConfig(_Strict):

@@ -2,7 +2,10 @@
 
 Order of durable writes (RELIABILITY decision 4): the task's result file, then its ledger entries
 (fenced by the lease's token, idempotent); a checkpoint pointer, where a caller
-keeps one, moves only after this returns. A task re-executed after a crash finds its durable result
+keeps one, moves only after this returns. The heartbeat stops vouching for a task silent longer than
+`heartbeat.max_silence_seconds` (default: the phase timebox), so the supervisor can judge it stalled;
+such a task, if it ever returns, is fenced out before its durable writes and retried.
+A task re-executed after a crash finds its durable result
 (same inputs) and returns it without calling a model or a tool again, so a resumed run never pays
 twice and never writes a second task entry.
 """
@@ -25,7 +28,7 @@ from ideamine_core.agents.spec import AgentSpec
 from ideamine_core.domain.agent import AgentContext
 from ideamine_core.domain.artifact import AgentResult, Provenance, ToolRecord, content_hash
 from ideamine_core.domain.phase import PhaseConfig
-from ideamine_core.errors import IdeaMineError, LeaseHeldError
+from ideamine_core.errors import IdeaMineError, LeaseHeldError, StaleFencingTokenError, TaskTakenOverError
 from ideamine_core.ledger import DecisionPayload, TaskPayload
 from ideamine_core.ledger.payloads import CostPayload, cost_payloads
 from ideamine_core.providers.base import CallRecord, Provider
@@ -75,6 +78,9 @@ class TaskRunner:
                 try:
                     result = self._execute(spec, ctx, config, meter)
                     beat.raise_if_stopped()
+                    beat.confirm()  # still ours: a task declared stalled meanwhile writes nothing
+                except StaleFencingTokenError as exc:
+                    raise TaskTakenOverError(task_id_of(ctx)) from exc
                 except IdeaMineError as exc:
                     self._record_failure(ctx, exc, beat.lease)
                     raise
@@ -146,7 +152,8 @@ class TaskRunner:
         self, ctx: AgentContext, config: PhaseConfig, check: Callable[[], None]
     ) -> Iterator[HeartbeatThread]:
         lease = self._acquire(ctx, config)
-        beat = HeartbeatThread(self.runtime.heartbeats, lease, checks=[check]).start()
+        silence = config.heartbeat.max_silence_seconds or config.timebox_seconds()
+        beat = HeartbeatThread(self.runtime.heartbeats, lease, checks=[check], max_silence=silence).start()
         beat.release_status = "failed"
         try:
             yield beat

@@ -5,6 +5,8 @@ request with its own timeout). With ``follow_work=True`` the thread only carries
 signs of life: the work calls :meth:`HeartbeatThread.touch` as it advances, each beat reports the
 time of the last touch, and no beat is sent when there was no touch since the previous one — so a
 loop that blocks forever is seen as stalled N intervals after its last step (RELIABILITY test 8).
+With ``max_silence`` the default mode stops vouching for work that has not touched for that long, so
+a call that blocks forever is also seen as stalled (N intervals later).
 
 A beat refused by fencing (the supervisor took the task over) or a failed check (e.g. a wall-clock
 budget) sets :attr:`HeartbeatThread.must_stop`; the work should call :meth:`raise_if_stopped` between
@@ -48,11 +50,13 @@ class HeartbeatThread:
         checks: Sequence[Check] = (),
         release_status: str | None = None,
         clock: Callable[[], float] = time.time,
+        max_silence: float | None = None,
     ) -> None:
         self.store = store
         self.lease = lease
         self.interval = interval if interval is not None else lease.interval
         self.follow_work = follow_work
+        self.max_silence = max_silence
         self.checks = list(checks)
         self.release_status = release_status
         self.clock = clock
@@ -83,6 +87,14 @@ class HeartbeatThread:
         """Raise why the task must stop (fenced out, budget exceeded), if it must."""
         if self.must_stop.is_set() and self.reason is not None:
             raise self.reason
+
+    def confirm(self) -> None:
+        """Beat now, before the work's durable writes: StaleFencingTokenError if it was taken over."""
+        with self._lock:
+            progress = self._progress
+        if not self.store.beat(self.lease, progress):
+            self.fenced = True
+            raise StaleFencingTokenError(self.lease.task_id, self.lease.token, -1)
 
     def start(self) -> HeartbeatThread:
         """Start beating (the first beat is one interval after the lease was taken)."""
@@ -128,6 +140,8 @@ class HeartbeatThread:
             touched, progress = self._touched_at, self._progress
         if self.follow_work and touched <= self._sent_touch:
             return True
+        if self.max_silence is not None and self.clock() - touched > self.max_silence:
+            return True  # the work is silent too long: stop vouching for it, so the supervisor sees a stall
         try:
             alive = self.store.beat(self.lease, progress, at=touched if self.follow_work else None)
         except StaleFencingTokenError as exc:
