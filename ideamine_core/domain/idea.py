@@ -7,6 +7,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ideamine_core.workspace.injection import strip_invisible
+
 MAX_IDEA_CHARS = 20_000
 
 
@@ -22,7 +24,7 @@ class IdeaSubmission(BaseModel):
     @field_validator("idea")
     @classmethod
     def _idea_is_usable(cls, value: str) -> str:
-        text = value.strip()
+        text = strip_invisible(value)[0].strip()  # text hidden from the reader never reaches a model
         if not text:
             raise ValueError(
                 "the idea is empty; describe the product in a sentence, "
@@ -38,7 +40,8 @@ class IdeaSubmission(BaseModel):
     @field_validator("users", "constraints")
     @classmethod
     def _clean_items(cls, values: list[str]) -> list[str]:
-        return [v.strip() for v in values if v.strip()]
+        visible = (strip_invisible(v)[0].strip() for v in values)
+        return [v for v in visible if v]
 
     def slug(self) -> str:
         """A short, filesystem-safe slug of the idea's first words."""

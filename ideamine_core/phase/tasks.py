@@ -41,6 +41,7 @@ from ideamine_core.storage.run_store import atomic_write
 from ideamine_core.storage.tables import ModelCallRow
 from ideamine_core.tracing import set_figures, span_for_task, span_for_tool
 from ideamine_core.workspace.agent_tools import ToolEnv, after_model, is_tool_agent, run_tool_agent
+from ideamine_core.workspace.injection import sanitize_value
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,29 @@ class TaskRunner:
         if record is not None:
             self._charge_tool(meter, ctx, record)
             self._record_rejections(ctx, record)
-        return result.model_copy(update={"tool": record})
+        return self._visible(ctx, result).model_copy(update={"tool": record})
+
+    def _visible(self, ctx: AgentContext, result: AgentResult) -> AgentResult:
+        """The result with invisible characters stripped from its output before it is stored (RELIABILITY
+        22); the stripping, and any payload that was hidden in tag characters, is a ledger decision."""
+        output, removed, signals = sanitize_value(result.output)
+        if not removed:
+            return result
+        self.runtime.ledger.record(
+            ctx.run_id,
+            DecisionPayload(
+                kind="injection_signal",
+                reason=f"{removed} invisible character(s) removed from the output of {ctx.agent}",
+                phase=ctx.phase,
+                agent=ctx.agent,
+                detail={
+                    "iteration": ctx.iteration,
+                    "hidden": [f"{s.kind}: {s.excerpt}" for s in signals][:10],
+                },
+            ),
+        )
+        provenance = result.provenance.model_copy(update={"output_hash": content_hash(output)})
+        return result.model_copy(update={"output": output, "provenance": provenance})
 
     def _env(self, ctx: AgentContext) -> ToolEnv:
         run = self.runtime.store.load_run(ctx.run_id)
@@ -228,6 +251,8 @@ class TaskRunner:
         if existing is None:
             for payload in self._cost_payloads(ctx, result.call) if result.call else []:
                 ledger.record(run_id, payload, task_id=task_id_of(ctx), fence=fence)
+            if result.call is not None:
+                self._record_fallbacks(ctx, result.call, _task_key(ctx, result), fence)
             ledger.record(
                 run_id,
                 _task_payload(ctx, result),
@@ -267,9 +292,33 @@ class TaskRunner:
             )
         ).model_copy(update={"status": "failed", "error": f"{type(exc).__name__}: {exc.message}"[:500]})
         try:
+            if call is not None:  # what the failed call paid for, and the ladder steps it took
+                for cost in self._cost_payloads(ctx, call):
+                    self.runtime.ledger.record(ctx.run_id, cost, task_id=task_id_of(ctx), fence=lease.fence)
+                self._record_fallbacks(ctx, call, f"{task_id_of(ctx)}:{lease.token}", lease.fence)
             self.runtime.ledger.record(ctx.run_id, payload, task_id=task_id_of(ctx), fence=lease.fence)
         except IdeaMineError as write_error:  # fenced out: the task's new holder records it
             log.warning("task %s: failure not recorded: %s", task_id_of(ctx), write_error.explain())
+
+    def _record_fallbacks(self, ctx: AgentContext, call: CallRecord, key: str, fence: Fence | None) -> None:
+        """One ledger `decision` of kind `fallback` per ladder step the call took (idempotent by `key`)."""
+        models = [step.model for step in call.fallback_steps] + [call.model_id]
+        for index, step in enumerate(call.fallback_steps):
+            payload = DecisionPayload(
+                kind="fallback",
+                reason=f"{step.model} failed ({step.retry_class.value}): {step.error}"[:500],
+                phase=ctx.phase,
+                agent=ctx.agent,
+                detail={
+                    "model": step.model,
+                    "retry_class": step.retry_class.value,
+                    "next": models[index + 1],
+                    "iteration": ctx.iteration,
+                },
+            )
+            self.runtime.ledger.record(
+                ctx.run_id, payload, key=f"fallback:{key}:{index}", task_id=task_id_of(ctx), fence=fence
+            )
 
     def _record_rejections(self, ctx: AgentContext, record: ToolRecord) -> None:
         for item in [*record.rejected, *({"path": s, "rule": "injection_signal"} for s in record.signals)]:

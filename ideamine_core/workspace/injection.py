@@ -12,10 +12,19 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["InjectionSignal", "Sanitized", "detect_injection", "reveal_tags", "sanitize", "strip_invisible"]
+__all__ = [
+    "InjectionSignal",
+    "Sanitized",
+    "detect_injection",
+    "reveal_tags",
+    "sanitize",
+    "sanitize_value",
+    "strip_invisible",
+]
 
 _TAGS = range(0xE0000, 0xE0080)
 _EXTRA_INVISIBLE = frozenset(
@@ -121,3 +130,27 @@ def sanitize(text: str) -> Sanitized:
     if hidden:
         signals += [s for s in detect_injection(hidden, hidden=True) if s not in signals]
     return Sanitized(text=clean, removed=removed, hidden_text=hidden[:2000], signals=signals)
+
+
+def sanitize_value(value: Any) -> tuple[Any, int, list[InjectionSignal]]:
+    """A JSON-like value with every string (keys too) stripped of invisible characters; how many were
+    removed, and the injection signals of the text that was spelled in tag characters."""
+    removed = 0
+    signals: list[InjectionSignal] = []
+
+    def clean(item: Any) -> Any:
+        nonlocal removed
+        if isinstance(item, str):
+            text, count = strip_invisible(item)
+            if count:
+                removed += count
+                hidden = reveal_tags(item)
+                signals.extend(s for s in detect_injection(hidden, hidden=True) if s not in signals)
+            return text
+        if isinstance(item, dict):
+            return {clean(k): clean(v) for k, v in item.items()}
+        if isinstance(item, list | tuple):
+            return [clean(v) for v in item]
+        return item
+
+    return clean(value), removed, signals
