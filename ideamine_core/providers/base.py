@@ -104,18 +104,22 @@ AfterCall = Callable[[CallRecord], None]
 
 
 class CallGuard(Protocol):
-    """A per-provider gate consulted before each upstream attempt, e.g. a circuit breaker."""
+    """A per-model gate consulted before each upstream attempt, e.g. a circuit breaker.
+
+    Keyed by the model id ('openai:gpt-4.1-mini'), so a failing model never blocks the next rung of
+    its ladder, even on the same provider.
+    """
 
     def allow(self, provider: str) -> bool:
-        """False to refuse calling `provider` now (the fallback ladder may move on)."""
+        """False to refuse calling model id `provider` now (the fallback ladder may move on)."""
         ...
 
     def on_success(self, provider: str) -> None:
-        """An attempt to `provider` succeeded."""
+        """An attempt to model id `provider` succeeded."""
         ...
 
     def on_failure(self, provider: str, exc: BaseException) -> None:
-        """An attempt to `provider` failed with `exc` (an IdeaMine model error)."""
+        """An attempt to model id `provider` failed with `exc` (an IdeaMine model error)."""
         ...
 
 

@@ -223,24 +223,27 @@ class GovernedModel(WrapperModel):
         self, messages: list[ModelMessage], settings: ModelSettings | None, params: ModelRequestParameters
     ) -> ModelResponse:
         ref, guard = self.rules.ref, self.rules.guard
-        if guard is not None and not ref.is_offline and not guard.allow(ref.provider):
+        # one breaker per model, not per provider: a failing model must not block the ladder's next
+        # rung on the same provider (gpt-4.1 down → gpt-4.1-mini), nor one OpenAI-compatible server another
+        name = str(ref)
+        if guard is not None and not ref.is_offline and not guard.allow(name):
             raise ModelCallRefusedError(
-                f"calls to {ref.provider} are refused for now (its circuit breaker is open)",
+                f"calls to {name} are refused for now (its circuit breaker is open)",
                 provider=ref.provider,
                 model=ref.name,
-                fix="wait for the provider to recover, or add a model of another provider to the ladder",
+                fix="wait for the model to recover, or add another model to the ladder (YAML `models:`)",
             )
         try:
             response = await self.wrapped.request(messages, settings, params)
         except Exception as exc:
             error = translate(exc, ref, self.rules.secrets)
             if guard is not None and isinstance(error, ModelCallError) and not ref.is_offline:
-                guard.on_failure(ref.provider, error)
+                guard.on_failure(name, error)
             if error is exc:
                 raise
             raise error from None
         if guard is not None and not ref.is_offline:
-            guard.on_success(ref.provider)
+            guard.on_success(name)
         return response
 
     @asynccontextmanager

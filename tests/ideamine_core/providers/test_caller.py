@@ -104,7 +104,7 @@ def test_a_refusing_guard_moves_the_ladder_on_without_a_request(allow_local_mode
     guard = RefuseAll()
     config = CallerConfig(models=("openai:gpt-4.1-mini", "offline"), openai_base_url=CLOSED_PORT_URL)
     call = ModelCaller(config, guard=guard, cache=None).call(get_agent("Classifier"), _ctx())
-    assert guard.asked == ["openai"] and guard.failures == []
+    assert guard.asked == ["openai:gpt-4.1-mini"] and guard.failures == []
     assert call.model.is_offline
     (step,) = call.record.fallback_steps
     assert step.model == "openai:gpt-4.1-mini" and "circuit breaker is open" in step.error
