@@ -3,13 +3,15 @@
 The request maps the prompt to `system` + a user message, the output model to a tool with its JSON
 schema, and carries the key in `x-api-key`; the `tool_use` answer maps to the validated output and its
 `usage` to tokens and a genai-prices cost; a 529 (overloaded) is retried; invalid output is repaired
-through a `tool_result` that carries the validation error.
+through a `tool_result` that carries the validation error. Intake runs through the pipeline on
+`anthropic:<model>` against the same server.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import dagster as dg
 import pytest
 from fake_llm import FakeLLMServer, Reply
 
@@ -17,13 +19,18 @@ from ideamine_core.agents.registry import get_agent
 from ideamine_core.agents.runner import run_agent
 from ideamine_core.domain.agent import AgentContext
 from ideamine_core.domain.idea import IdeaSubmission
+from ideamine_core.ledger import Ledger
 from ideamine_core.providers import pricing
 from ideamine_core.providers.caller import CallerConfig, ModelCaller
 from ideamine_core.resilience.retry import RetryPolicy
+from ideamine_core.settings import Settings
+from ideamine_core.storage.database import open_database
+from ideamine_core.storage.run_store import RunStore
 
 pytestmark = pytest.mark.usefixtures("allow_local_model_requests")
 
 KEY = "sk-ant-canary-5d1e0b77"
+ANTHROPIC = ("anthropic", "claude-sonnet-4-5")
 SPEC = get_agent("Persona")
 SUB = IdeaSubmission(idea="Build a collaborative todo app with real-time sync", users=["remote teams"])
 CTX = AgentContext(run_id="run-anthropic", phase="ideation", agent="Persona", submission=SUB)
@@ -90,3 +97,35 @@ def test_overloaded_is_retried_and_invalid_output_repaired(server: FakeLLMServer
     feedback = server.received[2].body["messages"][-1]["content"]
     results = [block for block in feedback if block.get("type") == "tool_result"]
     assert results and results[0]["is_error"] is True
+
+
+def test_intake_runs_on_anthropic_through_the_pipeline(
+    settings: Settings, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """IDEAMINE_MODEL=anthropic:<model>: intake's agents answer over the messages API, tokens and cost in
+    the ledger equal to what the server billed, the key in no run file."""
+    from rules_model import rules_answer
+
+    from ideamine_dagster.launcher import create_run, execute_run
+
+    with FakeLLMServer("anthropic", responder=rules_answer) as fake:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.url)
+        model = settings.model_copy(update={"model": ":".join(ANTHROPIC)})
+        record = create_run(model, SUB, ["intake"])
+        _, success = execute_run(model, instance, record, "in_process")
+    assert success and fake.count == 3
+    store = RunStore(model.runs_dir)
+    results = store.load_artifact(record.run_id, "intake").results
+    assert {(r.provenance.provider, r.provenance.model) for r in results} == {
+        ("anthropic", "claude-sonnet-4-5")
+    }
+    costs = Ledger(open_database(model.db_url, embedded=True)).payloads(record.run_id, "cost")
+    billed_in, billed_out = fake.billed()
+    assert len(costs) == 3 and all(c["provider"] == "anthropic" and c["cost_usd"] > 0 for c in costs)
+    assert (sum(c["tokens_in"] for c in costs), sum(c["tokens_out"] for c in costs)) == (
+        billed_in,
+        billed_out,
+    )
+    leaks = [p for p in model.home.rglob("*") if p.is_file() and KEY.encode() in p.read_bytes()]
+    assert leaks == []
