@@ -1,4 +1,9 @@
-"""Offline rules of the aesthetic phase: UIReview and Accessibility."""
+"""Offline rules of the aesthetic phase: UIReview and Accessibility, over the generated API/UI surface.
+
+They read the build's files as the workspace holds them (the Implementer's and TestWriter's files at the
+build commit; paths the workspace policy refused are left out): the routes the generated API serves and
+its error messages for UIReview, its HTML pages for Accessibility, beside the API design and UX flows.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +17,18 @@ from ideamine_core.agents.outputs.aesthetic import (
     UIIssue,
     UIReviewReport,
 )
-from ideamine_core.agents.outputs.build import Implementation
+from ideamine_core.agents.outputs.build import GeneratedTestSuite, Implementation, SourceFile
 from ideamine_core.agents.outputs.prd import UXFlowSet
 from ideamine_core.agents.rules._ctx import features, notes, output_of
+from ideamine_core.agents.rules._html_a11y import audit_pages, is_page
 from ideamine_core.agents.rules._text import singular, tokens
 from ideamine_core.agents.rules.architecture import endpoints_of
 from ideamine_core.agents.rules.prd import ux_flow
 from ideamine_core.domain.agent import AgentContext
+from ideamine_core.errors import PathPolicyError
+from ideamine_core.workspace.policy import check_path
 
-__all__ = ["accessibility", "error_messages", "ui_review"]
+__all__ = ["accessibility", "error_messages", "generated_files", "served_collections", "ui_review"]
 
 _SEGMENT = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _VERBS = frozenset({"get", "create", "update", "delete", "list", "add", "remove", "fetch", "make"})
@@ -52,13 +60,27 @@ def _literal(node: ast.expr) -> str | None:
     return None
 
 
+def generated_files(ctx: AgentContext) -> list[SourceFile]:
+    """The build's files as written to the workspace, by path: refused paths out, a later writer wins."""
+    impl = output_of(ctx, "build", "Implementer", Implementation)
+    suite = output_of(ctx, "build", "TestWriter", GeneratedTestSuite)
+    written: dict[str, SourceFile] = {}
+    for f in [*(impl.files if impl else []), *(suite.files if suite else [])]:
+        try:
+            written[check_path(f.path)] = f
+        except PathPolicyError:
+            continue
+    return [written[p] for p in sorted(written)]
+
+
+def _code(ctx: AgentContext) -> list[SourceFile]:
+    return [f for f in generated_files(ctx) if f.path.endswith(".py") and not f.path.startswith("tests/")]
+
+
 def error_messages(ctx: AgentContext) -> list[tuple[str, str]]:
     """('path:line', message) of every error message in the build's non-test Python files."""
-    impl = output_of(ctx, "build", "Implementer", Implementation)
     out: list[tuple[str, str]] = []
-    for f in sorted(impl.files if impl else [], key=lambda f: f.path):
-        if not f.path.endswith(".py") or f.path.startswith("tests/"):
-            continue
+    for f in _code(ctx):
         try:
             tree = ast.parse(f.content)
         except SyntaxError:
@@ -78,6 +100,32 @@ def error_messages(ctx: AgentContext) -> list[tuple[str, str]]:
     return sorted(set(out), key=lambda m: (m[0].rsplit(":", 1)[0], int(m[0].rsplit(":", 1)[1]), m[1]))
 
 
+def _segment_rows(target: str, seg: str) -> list[IssueRow]:
+    """Naming issues of one fixed path segment."""
+    rows: list[IssueRow] = []
+    if not _SEGMENT.match(seg):
+        rows.append(
+            (
+                "medium",
+                "naming",
+                target,
+                f"Segment '{seg}' is not kebab-case",
+                "Use lower-case words joined by hyphens",
+            )
+        )
+    if _VERBS & {w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])", seg)}:  # kebab or camelCase
+        rows.append(
+            (
+                "medium",
+                "naming",
+                target,
+                f"Segment '{seg}' contains a verb",
+                "Let the HTTP method carry the verb; name the resource",
+            )
+        )
+    return rows
+
+
 def _endpoint_rows(ctx: AgentContext) -> tuple[int, list[IssueRow]]:
     eps = endpoints_of(ctx)
     rows: list[IssueRow] = []
@@ -86,26 +134,7 @@ def _endpoint_rows(ctx: AgentContext) -> tuple[int, list[IssueRow]]:
         target = f"{ep.method} {ep.path}"
         fixed = [s for s in ep.path.strip("/").split("/") if s and not s.startswith("{")]
         for seg in fixed:
-            if not _SEGMENT.match(seg):
-                rows.append(
-                    (
-                        "medium",
-                        "naming",
-                        target,
-                        f"Segment '{seg}' is not kebab-case",
-                        "Use lower-case words joined by hyphens",
-                    )
-                )
-            if _VERBS & set(seg.split("-")):
-                rows.append(
-                    (
-                        "medium",
-                        "naming",
-                        target,
-                        f"Segment '{seg}' contains a verb",
-                        "Let the HTTP method carry the verb; name the resource",
-                    )
-                )
+            rows += _segment_rows(target, seg)
         if fixed and singular(fixed[0]) == fixed[0] and not fixed[0].endswith("s"):
             rows.append(
                 (
@@ -142,9 +171,64 @@ def _endpoint_rows(ctx: AgentContext) -> tuple[int, list[IssueRow]]:
     return len(eps), rows
 
 
+def served_collections(ctx: AgentContext) -> dict[str, str]:
+    """Collection segment → 'path:line' of every route the generated code serves (its ROUTES and FEED)."""
+    served: dict[str, str] = {}
+    for f in _code(ctx):
+        try:
+            tree = ast.parse(f.content)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
+            target = node.target if isinstance(node, ast.AnnAssign) else target
+            if not isinstance(target, ast.Name) or target.id not in ("ROUTES", "FEED") or node.value is None:
+                continue
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+            names = list(value) if isinstance(value, dict) else [value]
+            for name in (n for n in names if isinstance(n, str)):
+                served.setdefault(name.strip("/"), f"{f.path}:{node.lineno}")
+    return dict(sorted(served.items()))
+
+
+def _served_rows(ctx: AgentContext, served: dict[str, str]) -> list[IssueRow]:
+    """Naming of the routes the generated API serves, and their agreement with the API design."""
+    designed = {ep.path.strip("/").split("/")[0] for ep in endpoints_of(ctx) if ep.path.strip("/")}
+    rows: list[IssueRow] = []
+    for seg, where in served.items():
+        rows += _segment_rows(f"{where} /{seg}", seg)
+        if seg not in designed:
+            rows.append(
+                (
+                    "medium",
+                    "consistency",
+                    f"{where} /{seg}",
+                    f"The generated API serves '/{seg}', which the API design does not name",
+                    "Add it to the API design or stop serving it",
+                )
+            )
+    for seg in sorted(designed - set(served)) if served else []:
+        rows.append(
+            (
+                "high",
+                "consistency",
+                f"/{seg}",
+                f"The API design names '/{seg}', which the generated API does not serve",
+                "Serve it in the generated API or drop it from the design",
+            )
+        )
+    return rows
+
+
 def ui_review(ctx: AgentContext) -> UIReviewReport:
-    """UIReview: endpoint naming and the helpfulness of error messages."""
+    """UIReview: naming of the designed endpoints and of the routes the generated API serves, and the
+    helpfulness of its error messages."""
     checked, rows = _endpoint_rows(ctx)
+    served = served_collections(ctx)
+    rows += _served_rows(ctx, served)
     messages = error_messages(ctx)
     for where, text in messages:
         lowered = text.lower()
@@ -162,7 +246,10 @@ def ui_review(ctx: AgentContext) -> UIReviewReport:
         UIIssue(id=f"UI-{i + 1}", severity=s, category=c, target=t, message=m, suggestion=sg)  # type: ignore[arg-type]
         for i, (s, c, t, m, sg) in enumerate(rows)
     ]
-    summary = f"{len(issues)} issue(s) across {checked} endpoint(s) and {len(messages)} error message(s)."
+    summary = (
+        f"{len(issues)} issue(s) across {checked} designed endpoint(s), {len(served)} served route(s) "
+        f"and {len(messages)} error message(s) of the generated code."
+    )
     return UIReviewReport(
         checked_endpoints=checked,
         checked_messages=len(messages),
@@ -173,7 +260,7 @@ def ui_review(ctx: AgentContext) -> UIReviewReport:
 
 
 def accessibility(ctx: AgentContext) -> AccessibilityReport:
-    """Accessibility: WCAG 2.1 checks derived from the UX flows, traits and error messages."""
+    """Accessibility: WCAG 2.1 checks from the UX flows, traits, error messages and the build's pages."""
     feats = features(ctx.submission)
     flows = (output_of(ctx, "prd", "UXFlow", UXFlowSet) or ux_flow(ctx)).flows
     steps = [s for f in flows for s in f.steps]
@@ -218,6 +305,18 @@ def accessibility(ctx: AgentContext) -> AccessibilityReport:
             "Use an aria-live region for changes from others" if feats.realtime else "No live updates",
         ),
     ]
+    pages = [f for f in generated_files(ctx) if is_page(f.path)]
+    if pages:
+        rows += [(c.guideline, c.description, c.status, c.note) for c in audit_pages(pages)]
+    else:
+        rows.append(
+            (
+                "4.1.2",
+                "HTML pages of the build name their images, controls and links",
+                "not_applicable",
+                "The build has no HTML page (API only): nothing to inspect",
+            )
+        )
     checks = [
         A11yCheck(id=f"A11Y-{i + 1}", guideline=f"WCAG 2.1 {g}", description=d, status=s, note=n)  # type: ignore[arg-type]
         for i, (g, d, s, n) in enumerate(rows)
