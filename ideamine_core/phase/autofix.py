@@ -2,8 +2,8 @@
 
 Strategies, by the kind of failure: schema → re-ask the agent with the validation error;
 contradictions → re-run the owning agents with the conflicting items; blockers (security, tests,
-build) → the build agents get the findings, then the reporting agents re-scan; coverage → re-run
-the owners of the missing items with the gap; grounding → stricter Q/A/V and the owners told
+build) → the build agents get the findings, then the phase's tool agents re-check the new commit;
+coverage → re-run the owners of the missing items with the gap; grounding → stricter Q/A/V and the owners told
 which claims lack support. Sequential phases also re-run the agents after a re-run one, so they
 see its new output. After `max_attempts` evaluations the outcome fails and asks for escalation.
 Pure core: the caller supplies `rerun(agent, instruction)`.
@@ -28,6 +28,7 @@ from ideamine_core.phase.judge import Judge
 from ideamine_core.phase.qav import Emit, QAVAgents, QAVResult
 from ideamine_core.phase.rerun import Rerun, next_iteration, replace_result
 from ideamine_core.phase.waivers import StaticWaivers, WaiverSource
+from ideamine_core.workspace.agent_tools import is_tool_agent
 
 MAX_LINES = 12
 """Reasons quoted per instruction."""
@@ -99,7 +100,9 @@ def _add_blocker(
         owner = (BUILD_PHASE, "Implementer")
     if owner is not None and (wants_build or owner[0] == config.phase):
         plan.add(owner[0], owner[1], "blockers", _line(reason))
-        for agent in reason.agents:
+        # a fix upstream is a new workspace commit: every tool agent checks it, not only the reporter
+        checkers = [a for a in config.agent_names if is_tool_agent(a)] if owner[0] != config.phase else []
+        for agent in [*reason.agents, *checkers]:
             if agent != owner[1] and agent in config.agent_names:
                 plan.add(config.phase, agent, "rescan", _line(reason))
         return

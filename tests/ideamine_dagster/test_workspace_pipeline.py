@@ -178,7 +178,7 @@ def test_auto_fix_gives_the_findings_to_the_implementer_and_the_rescan_of_its_co
     scans = sorted(p.name for p in (run.run_dir / "tools").glob("scan-*.json"))
     assert len(scans) == 2 and f"scan-{head.sha}.json" in scans  # the fix commit was scanned afresh
     rescanned = {r.agent for r in security.results if r.iteration == 1}
-    assert {"Secrets", "SAST"} <= rescanned
+    assert rescanned == {"Secrets", "SAST", "Dependencies", "SBOM"}  # every scanner checks the fix commit
     assert security.output_of("Secrets")["findings"] == []
     build = run.store.load_artifact(run.run_id, "build")
     assert AWS_KEY not in _service(build.output_of("Implementer"))["content"]  # the fix is persisted
@@ -211,6 +211,7 @@ def test_a_failing_test_on_attempt_1_passes_the_qa_gate_on_attempt_2(run: Fork) 
     )
     assert execution.run == execution.passed == execution.expected > 0 and execution.failed == 0
     assert execution.coverage_percent and execution.coverage_percent > 0
+    assert qa.output_of("Coverage")["measured_percent"] == execution.coverage_percent  # re-measured too
     assert "tests/test_health.py::test_health_reports_ok" not in str(execution.failures)
     if os.environ.get("CI") == "true":
         assert execution.isolation == "bubblewrap" and not execution.reduced_isolation
