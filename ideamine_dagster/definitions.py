@@ -21,6 +21,7 @@ from ideamine_dagster.maintenance import (
     retention_schedule,
     summary_schedule,
 )
+from ideamine_dagster.origin_secrets import private_settings, public_settings_json
 from ideamine_dagster.phase_assets import build_phase_assets
 from ideamine_dagster.resources import IdeaMineResource, phase_graph
 from ideamine_dagster.sensors import build_supervisor_sensor, idea_inbox_sensor, run_failure_sensor
@@ -104,7 +105,7 @@ def _from_env() -> dg.Definitions:
 
 def get_pipeline_job(settings_json: str, executor: str, simulated_latency_seconds: float) -> dg.JobDefinition:
     """The resolved pipeline job for explicit settings; step processes rebuild it from these arguments."""
-    settings = Settings.model_validate_json(settings_json)
+    settings = private_settings(settings_json)
     return build_definitions(settings, executor, simulated_latency_seconds).resolve_job_def(PIPELINE_JOB)
 
 
@@ -116,7 +117,7 @@ def reconstructable_pipeline_job(
         __name__,
         get_pipeline_job.__name__,
         reconstructable_kwargs={
-            "settings_json": settings.model_dump_json(),
+            "settings_json": public_settings_json(settings),  # Dagster stores it: no passwords
             "executor": executor,
             "simulated_latency_seconds": simulated_latency_seconds,
         },

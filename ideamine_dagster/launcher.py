@@ -13,9 +13,11 @@ from ideamine_core.domain.idea import IdeaSubmission
 from ideamine_core.errors import StorageError, UserInputError
 from ideamine_core.settings import Settings
 from ideamine_core.storage.run_store import RunRecord, RunStore, WorkerInfo, atomic_write
+from ideamine_core.tracing import set_figures, span_for_run
 from ideamine_dagster.definitions import DEFAULT_EXECUTOR, reconstructable_pipeline_job
 from ideamine_dagster.jobs import phase_selection
 from ideamine_dagster.partitions import IDEAS
+from ideamine_dagster.trace_steps import run_trace_tags
 
 EMBEDDED_INSTANCE_YAML = """\
 # Embedded IdeaMine instance: SQLite storage in this folder. See dagster.yaml in the repo for PostgreSQL.
@@ -23,7 +25,9 @@ telemetry:
   enabled: false
 """
 
-QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+"""The CLI prints its own one-paragraph report: Dagster's step failures (with their stack traces) stay
+in the run's event log (`ideamine ui`) instead of the terminal."""
 
 
 def open_instance(settings: Settings) -> dg.DagsterInstance:
@@ -87,17 +91,21 @@ def execute_run(
     record.worker = WorkerInfo.current()
     store.save_run(record)
     options = dg.ReexecutionOptions.from_failure(reexecute_from, instance) if reexecute_from else None
-    with dg.execute_job(
-        job,
-        instance=instance,
-        asset_selection=None if options else phase_selection(record.phases),
-        reexecution_options=options,
-        # re-execution does not copy the partition tag (DAGSTER-NOTES §2e): always pass it
-        tags={"dagster/partition": record.run_id, "ideamine/run_id": record.run_id},
-        run_config=QUIET_LOGGERS,
-        raise_on_error=False,
-    ) as result:
+    with (
+        span_for_run(record.run_id) as span,
+        dg.execute_job(
+            job,
+            instance=instance,
+            asset_selection=None if options else phase_selection(record.phases),
+            reexecution_options=options,
+            # re-execution does not copy the partition tag (DAGSTER-NOTES §2e): always pass it
+            tags={"dagster/partition": record.run_id, "ideamine/run_id": record.run_id} | run_trace_tags(),
+            run_config=QUIET_LOGGERS,
+            raise_on_error=False,
+        ) as result,
+    ):
         outcome = (result.run_id, result.success)
+        set_figures(span, dagster_run_id=result.run_id, status="success" if result.success else "failure")
     record.dagster_run_ids.append(outcome[0])
     record.worker = None
     store.save_run(record)

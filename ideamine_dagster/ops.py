@@ -15,6 +15,8 @@ from ideamine_core.errors import IdeaMineError, RetryClass
 from ideamine_core.providers.accounting import usage_by_agent
 from ideamine_dagster.metadata import gate_history_metadata, gate_metadata, phase_metrics_metadata
 from ideamine_dagster.resources import IdeaMineResource
+from ideamine_dagster.step_errors import redacted, step_error
+from ideamine_dagster.trace_steps import in_phase, phase_span
 
 GATE_CHECK = "gate"
 
@@ -30,7 +32,7 @@ AGENT_RETRY = dg.RetryPolicy(
 
 
 def _fail(service: Any, run_id: str, phase: str, exc: Exception) -> dg.Failure:
-    text = exc.explain() if isinstance(exc, IdeaMineError) else f"{type(exc).__name__}: {exc}"
+    text = redacted(exc.explain() if isinstance(exc, IdeaMineError) else f"{type(exc).__name__}: {exc}")
     service.record_error(run_id, phase, text)
     return dg.Failure(f"phase {phase} failed: {text}", allow_retries=not isinstance(exc, IdeaMineError))
 
@@ -46,8 +48,9 @@ def _task_failed(service: Any, ctx: AgentContext, exc: IdeaMineError, retry_numb
     if retryable and retry_number < TASK_RETRIES:
         wait = float((decision.plan.get("delay_seconds") if decision else None) or 2.0**retry_number)
         return dg.RetryRequested(max_retries=TASK_RETRIES, seconds_to_wait=wait)
-    service.record_error(ctx.run_id, ctx.phase, exc.explain())
-    return dg.Failure(f"agent {ctx.agent} of phase {ctx.phase} failed: {exc.explain()}", allow_retries=False)
+    text = redacted(exc.explain())
+    service.record_error(ctx.run_id, ctx.phase, text)
+    return dg.Failure(f"agent {ctx.agent} of phase {ctx.phase} failed: {text}", allow_retries=False)
 
 
 TASK_RETRIES = 3
@@ -66,9 +69,12 @@ def plan_op(config: PhaseConfig, deps: list[str], dynamic: bool) -> dg.OpDefinit
     def _plan(context: dg.OpExecutionContext, ideamine: IdeaMineResource, **upstream: Any) -> Iterator[Any]:
         service = ideamine.service()
         try:
-            contexts = service.plan(context.partition_key, config.phase, upstream)
+            with phase_span(context, config.phase):
+                contexts = service.plan(context.partition_key, config.phase, upstream)
         except IdeaMineError as exc:
-            raise _fail(service, context.partition_key, config.phase, exc) from exc
+            raise _fail(service, context.partition_key, config.phase, exc) from step_error(exc)
+        except Exception as exc:  # a bug: Dagster records it, redacted
+            raise step_error(exc) from None
         if not dynamic:
             yield dg.Output(contexts)
             return
@@ -89,9 +95,12 @@ def agent_op(config: PhaseConfig) -> dg.OpDefinition:
     def _agent(context: dg.OpExecutionContext, ideamine: IdeaMineResource, task: AgentContext) -> AgentResult:
         service = ideamine.service()
         try:
-            return service.run_agent(task)
+            with in_phase(context, config.phase):
+                return service.run_agent(task)
         except IdeaMineError as exc:
-            raise _task_failed(service, task, exc, context.retry_number) from exc
+            raise _task_failed(service, task, exc, context.retry_number) from step_error(exc)
+        except Exception as exc:  # a bug: retried by AGENT_RETRY, recorded redacted
+            raise step_error(exc) from None
 
     return _agent
 
@@ -115,9 +124,12 @@ def chained_agent_op(config: PhaseConfig, agent: str, index: int) -> dg.OpDefini
         done = list(earlier or [])
         service = ideamine.service()
         try:
-            return [*done, service.run_after(contexts[index], done)]
+            with in_phase(context, config.phase):
+                return [*done, service.run_after(contexts[index], done)]
         except IdeaMineError as exc:
-            raise _task_failed(service, contexts[index], exc, context.retry_number) from exc
+            raise _task_failed(service, contexts[index], exc, context.retry_number) from step_error(exc)
+        except Exception as exc:  # a bug: retried by AGENT_RETRY, recorded redacted
+            raise step_error(exc) from None
 
     return _chained
 
@@ -133,9 +145,12 @@ def iterate_op(config: PhaseConfig) -> dg.OpDefinition:
     def _iterate(context: dg.OpExecutionContext, ideamine: IdeaMineResource, contexts: list) -> list:
         service = ideamine.service()
         try:
-            return service.run_iterative(contexts)
+            with in_phase(context, config.phase):
+                return service.run_iterative(contexts)
         except IdeaMineError as exc:
-            raise _task_failed(service, contexts[0], exc, context.retry_number) from exc
+            raise _task_failed(service, contexts[0], exc, context.retry_number) from step_error(exc)
+        except Exception as exc:  # a bug: retried by AGENT_RETRY, recorded redacted
+            raise step_error(exc) from None
 
     return _iterate
 
@@ -155,9 +170,12 @@ def gate_op(config: PhaseConfig) -> dg.OpDefinition:
     def _gate(context: dg.OpExecutionContext, ideamine: IdeaMineResource, results: list) -> Iterator[Any]:
         service, run_id = ideamine.service(), context.partition_key
         try:
-            artifact = service.finish(run_id, config.phase, results)
+            with in_phase(context, config.phase):
+                artifact = service.finish(run_id, config.phase, results)
         except IdeaMineError as exc:
-            raise _fail(service, run_id, config.phase, exc) from exc
+            raise _fail(service, run_id, config.phase, exc) from step_error(exc)
+        except Exception as exc:  # a bug: Dagster records it, redacted
+            raise step_error(exc) from None
         gate = artifact.gate
         assert gate is not None
         metadata = gate_metadata(gate) | gate_history_metadata(gate)
@@ -176,9 +194,11 @@ def gate_op(config: PhaseConfig) -> dg.OpDefinition:
             reasons = "; ".join(f"{r.code} {r.item}: {r.detail}" for r in gate.reasons)
             waiting = " — escalated: waiting for a person (waive or change the config, then resume)"
             raise dg.Failure(
-                f"gate of phase {config.phase} failed after {gate.attempts} attempt(s): score "
-                f"{gate.score:.2f} < {gate.threshold:.2f} ({reasons[:2000]})"
-                + (waiting if gate.escalate else ""),
+                redacted(
+                    f"gate of phase {config.phase} failed after {gate.attempts} attempt(s): score "
+                    f"{gate.score:.2f} < {gate.threshold:.2f} ({reasons[:2000]})"
+                    + (waiting if gate.escalate else "")
+                ),
                 allow_retries=False,
             )
 

@@ -34,6 +34,15 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+@command
+def _start() -> None:
+    """Set up tracing first, so a bad IDEAMINE_OTEL_EXPORTER stops any command with one clear message."""
+    from ideamine_core.tracing import configure_tracing
+
+    configure_tracing()
+
+
 @app.command()
 @command
 def run(
