@@ -419,5 +419,85 @@ def summary(figures: dict[str, Any]) -> str:
     return " ".join(f"{k}={figures.get(k)}" for k in keys)
 
 
+# --- a blocked agent on the pipeline (RELIABILITY 8) -------------------------------------------------
+
+STALL_INTERVAL, STALL_THRESHOLD, STALL_SILENCE, STALL_BLOCK = 0.2, 3, 0.4, 4.0
+
+
+def stall_scenario(root: Path) -> dict[str, Any]:
+    """Intake with Expander's first offline call blocked for STALL_BLOCK s, in process, while the
+    supervisor sensor ticks (0.1 s apart); figures on detection, decisions, retry and the run."""
+    import dagster as dg
+    import yaml
+
+    from ideamine_core.providers.offline import OfflineProvider
+    from ideamine_core.runtime import Runtime
+    from ideamine_core.settings import Settings
+    from ideamine_core.storage.run_store import RunStore
+    from ideamine_dagster.definitions import build_definitions
+    from ideamine_dagster.resources import IdeaMineResource
+
+    blocked: dict[str, float] = {}
+
+    class BlockingOnce(OfflineProvider):
+        def generate(self, spec: Any, ctx: Any) -> dict[str, Any]:
+            if spec.name == "Expander" and "at" not in blocked:
+                blocked["at"] = time.time()
+                time.sleep(STALL_BLOCK)
+            return super().generate(spec, ctx)
+
+    class BlockingResource(IdeaMineResource):
+        def provider(self) -> OfflineProvider:
+            return BlockingOnce()
+
+    shutil.copytree(REPO / "phase_configs", root / "configs")
+    path = root / "configs" / "intake.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["heartbeat"] = {
+        "interval_seconds": STALL_INTERVAL,
+        "stall_threshold": STALL_THRESHOLD,
+        "max_silence_seconds": STALL_SILENCE,
+    }
+    path.write_text(yaml.safe_dump(config))
+    settings = Settings(home=root / "home", config_dir=root / "configs")
+    resource = BlockingResource(home=str(settings.home), config_dir=str(settings.config_dir))
+    sensor = build_definitions(settings, resources={"ideamine": resource}).resolve_sensor_def("supervisor")
+    outcome: dict[str, Any] = {}
+    with dg.instance_for_test() as instance:
+
+        def run() -> None:
+            outcome["run"] = run_in_process(settings, instance, ["intake"], {"ideamine": resource})
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        starts: list[float] = []
+        while worker.is_alive() and len(starts) < 600:
+            starts.append(time.time())
+            sensor(dg.build_sensor_context(instance=instance, resources={"ideamine": resource}))
+            time.sleep(0.1)
+        worker.join(timeout=60)
+        run_id, result = outcome["run"]
+        failures = [e.message for e in result.all_events if e.is_failure]
+    events = RunStore(settings.runs_dir).event_log(run_id).read()
+    ledger = Runtime.of(settings).ledger.entries(run_id)
+    decisions = [e.data for e in ledger if e.type == "decision" and e.data.get("mode") == "stall"]
+    tick_gap = max((b - a for a, b in zip(starts, starts[1:], strict=False)), default=0.0)
+    tasks = [e.data for e in ledger if e.type == "task" and e.data["status"] == "succeeded"]
+    return {
+        "run_success": result.success,
+        "failures": failures,
+        "stalled_events": [e.data["task_id"] for e in events if e.type == "phase.stalled"],
+        "retry_strategies": [e.data["strategy"] for e in events if e.type == "task.retry"],
+        "decisions": len(decisions),
+        "latency_s": round(decisions[0]["decided_at"] - blocked["at"], 3) if decisions else None,
+        # the supervisor sees a stall (N + 1) beats after the work fell silent, at its next tick
+        "bound_s": round(STALL_SILENCE + (STALL_THRESHOLD + 1) * STALL_INTERVAL + tick_gap, 3),
+        "max_tick_gap_s": round(tick_gap, 3),
+        "succeeded_agents": sorted(t["agent"] for t in tasks),
+        "run_id": run_id,
+        "ticks": len(starts),
+    }
+
+
 if __name__ == "__main__" and sys.argv[1:] == ["zygote"]:
     zygote()
