@@ -3,7 +3,7 @@
 :func:`supervise` ticks the runtime's supervisor (stall and flat-progress decisions, recorded in the
 ledger and announced by ``Runtime.record_decision``), then finds runs marked running that are dead —
 their worker process on this host is gone, or (worker elsewhere or unknown) none of their tasks has
-beaten for `dead_after` seconds — marks each ``interrupted`` with a ledger decision and a
+beaten for :func:`dead_after` seconds — marks each ``interrupted`` with a ledger decision and a
 ``run.interrupted`` event saying how to resume, and claims the durable timers that are due, announcing
 each as ``timer.due``. The Dagster side only marks the dead runs' Dagster runs failed.
 """
@@ -51,9 +51,11 @@ def pass_interval(configs: Iterable[PhaseConfig]) -> float:
 
 
 def dead_after(configs: Iterable[PhaseConfig]) -> float:
-    """Silence after which a run whose worker cannot be checked is dead: twice the slowest stall bound."""
-    bounds = [(c.heartbeat.stall_threshold + 1) * c.heartbeat.interval_seconds for c in configs]
-    return 2 * max(bounds, default=(3 + 1) * DEFAULT_INTERVAL)
+    """Silence after which a run whose worker cannot be checked is dead: the longest phase timebox (a
+    gate may evaluate for long without a task beating), and at least twice the slowest stall bound."""
+    configs = list(configs)
+    bounds = [2 * (c.heartbeat.stall_threshold + 1) * c.heartbeat.interval_seconds for c in configs]
+    return max([*bounds, *(c.timebox_seconds() for c in configs), 8 * DEFAULT_INTERVAL])
 
 
 def supervise(
