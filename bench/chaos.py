@@ -4,7 +4,8 @@ RELIABILITY 1: each task-path crash point, 3 repetitions (each at a different hi
 kills land in different phases), `ideamine run --phases intake,ideation,critique,prd` on a local fake
 OpenAI server (the story loop's `checkpoint.saved` on the offline model, intake → story_loop), SIGKILL,
 then `ideamine resume` in a new process, compared with an uninterrupted run. RELIABILITY 8 on the
-pipeline: a blocked agent detected by the supervisor sensor, N times. One line of figures per point,
+pipeline: a blocked agent detected by the supervisor sensor, N times. RELIABILITY 25 with the real
+tools: build stopped by its `tools_minutes` budget. One line of figures per point,
 then the totals.
 
     python bench/chaos.py                      # 3 reps per point, real `python -m ideamine_dagster.cli`
@@ -122,6 +123,15 @@ def stall(args: argparse.Namespace, root: Path) -> None:
     )
 
 
+def tools(args: argparse.Namespace, root: Path) -> None:
+    """RELIABILITY 25 with the real tools: build's `tools_minutes` capped below one writer's git work."""
+    f = pc.tools_budget_scenario(root / "tools")
+    print(
+        "RELIABILITY 25 (tools_minutes, real tools): " + " ".join(f"{k}={v}" for k, v in f.items()),
+        flush=True,
+    )
+
+
 def _within(row: dict[str, Any]) -> bool:
     return row["latency_s"] is not None and row["latency_s"] <= row["bound_s"]
 
@@ -131,7 +141,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", nargs="*", choices=["matrix", "stall"], default=["matrix", "stall"])
+    parser.add_argument(
+        "--only", nargs="*", choices=["matrix", "stall", "tools"], default=["matrix", "stall", "tools"]
+    )
     parser.add_argument("--reps", type=int, default=3, choices=[1, 2, 3], help="Repetitions per crash point.")
     parser.add_argument("--stall-reps", type=int, default=5)
     parser.add_argument("--jobs", type=int, default=2, help="Scenarios at a time.")
@@ -142,6 +154,8 @@ def main() -> None:
             matrix(args, Path(tmp))
         if "stall" in args.only:
             stall(args, Path(tmp))
+        if "tools" in args.only:
+            tools(args, Path(tmp))
 
 
 if __name__ == "__main__":

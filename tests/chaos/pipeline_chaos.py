@@ -499,5 +499,49 @@ def stall_scenario(root: Path) -> dict[str, Any]:
     }
 
 
+# --- a tool-minutes budget on the real tools (RELIABILITY 25) -----------------------------------------
+
+TO_BUILD = ["intake", "ideation", "critique", "prd", "architecture", "build"]
+
+
+def tools_budget_scenario(root: Path, tools_minutes: float = 0.0005) -> dict[str, Any]:
+    """intake → build offline in process with build's `tools_minutes` capped at `tools_minutes`:
+    the real workspace tools (git commits of the writers) spend it; figures on the stop."""
+    import dagster as dg
+    import yaml
+
+    from ideamine_core.config.loader import load_phase_file
+    from ideamine_core.runtime import Runtime
+    from ideamine_core.settings import Settings
+    from ideamine_core.storage.run_store import RunStore
+
+    shutil.copytree(REPO / "phase_configs", root / "configs")
+    path = root / "configs" / "build.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["budgets"]["tools_minutes"] = tools_minutes
+    path.write_text(yaml.safe_dump(config))
+    settings = Settings(home=root / "home", config_dir=root / "configs")
+    with dg.instance_for_test() as instance:
+        run_id, result = run_in_process(settings, instance, TO_BUILD)
+    runtime, store = Runtime.of(settings), RunStore(settings.runs_dir)
+    decisions = [
+        e.data
+        for e in runtime.ledger.entries(run_id)
+        if e.type == "decision" and e.data.get("mode") == "budget_exhausted"
+    ]
+    usage = runtime.meter(run_id, load_phase_file(path)).usage()
+    events = [e.data for e in store.event_log(run_id).read() if e.type == "budget.exhausted"]
+    build = store.load_phase(run_id, "build")
+    return {
+        "run_success": result.success,
+        "build_status": build.status if build else None,
+        "cap_minutes": tools_minutes,
+        "used_minutes": round(usage.tools_minutes, 5),
+        "strategy": decisions[0]["strategy"] if decisions else None,
+        "budget": events[0]["evidence"]["budget"] if events else None,
+        "report": decisions[0]["reason"][:160] if decisions else None,
+    }
+
+
 if __name__ == "__main__" and sys.argv[1:] == ["zygote"]:
     zygote()
