@@ -20,6 +20,9 @@ from ideamine_core.runtime import Runtime
 from ideamine_core.settings import Settings
 from ideamine_core.storage.run_store import RunStore
 
+SECRET = {"dagster__is_secret": True}
+"""Marks a resource field as secret: the Dagster UI shows a mask instead of its value."""
+
 
 def phase_graph(config_dir: str) -> PhaseGraph:
     """The validated phase graph of `config_dir`, re-read whenever a YAML file changes."""
@@ -36,8 +39,13 @@ class IdeaMineResource(dg.ConfigurableResource):
         default=0.0, description="Benchmarks only: sleep this long in every offline agent call."
     )
     model_base_url: str | None = Field(default=None, description="OpenAI-compatible server base URL.")
-    database_url: str | None = Field(default=None, description="IdeaMine database; None: SQLite in home.")
-    redis_url: str | None = Field(default=None, description="Redis for heartbeats and event streams.")
+    # URLs may hold passwords: secret fields, which the Dagster UI masks
+    database_url: str | None = Field(
+        default=None, description="IdeaMine database; None: SQLite in home.", json_schema_extra=SECRET
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis for heartbeats and event streams.", json_schema_extra=SECRET
+    )
 
     def settings(self) -> Settings:
         """These fields as core Settings."""

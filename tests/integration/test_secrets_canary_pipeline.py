@@ -38,6 +38,7 @@ from ideamine_core.phase import tasks
 from ideamine_core.providers.offline import OfflineProvider
 from ideamine_core.settings import Settings
 from ideamine_core.storage.database import Database
+from ideamine_dagster.definitions import build_definitions
 from ideamine_dagster.launcher import create_run, execute_run, open_instance
 from ideamine_dagster.resources import phase_graph
 
@@ -274,3 +275,24 @@ def test_no_canary_reaches_any_output_of_a_full_run(
     assert hits == {}
     assert findings == []
     assert Ledger(Database(db_url)).verify(record.run_id).ok  # signed with the canary key, which never shows
+
+
+def test_the_dagster_ui_masks_the_url_settings_of_the_resource(tmp_path: Path) -> None:
+    from dagster._core.remote_representation.external_data import RepositorySnap
+    from dagster_graphql.schema.resources import GrapheneConfiguredValue
+
+    settings = Settings(
+        home=tmp_path / "home",
+        config_dir=REPO / "phase_configs",
+        database_url=f"postgresql+psycopg://app:{DB_PASSWORD}@db.internal:5432/ideamine",
+        redis_url=f"redis://:{REDIS_PASSWORD}@cache.internal:6379/0",
+    )
+    snap = RepositorySnap.from_def(build_definitions(settings).get_repository_def())
+    resource = next(r for r in snap.resources if r.name == "ideamine")
+    secret = {f.name: bool(f.is_secret) for f in resource.config_field_snaps}
+    shown = {  # what the UI's Resources page displays, by its own rule
+        key: GrapheneConfiguredValue(key, value, secret.get(key, False)).value
+        for key, value in resource.configured_values.items()
+    }
+    assert str(settings.home) in shown["home"]  # plain settings are shown
+    assert not [key for key, value in shown.items() if DB_PASSWORD in value or REDIS_PASSWORD in value]
