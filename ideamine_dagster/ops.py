@@ -45,6 +45,8 @@ def _task_failed(service: Any, ctx: AgentContext, exc: IdeaMineError, retry_numb
     """
     decision = service.unstick(ctx, exc)
     retryable = exc.retry_class in (RetryClass.TRANSIENT, RetryClass.RATE_LIMIT)
+    # refused by an open circuit breaker, or `x-should-retry: false`: another try in seconds changes nothing
+    retryable = retryable and not getattr(exc, "non_retryable", False)
     if retryable and retry_number < TASK_RETRIES:
         wait = float((decision.plan.get("delay_seconds") if decision else None) or 2.0**retry_number)
         return dg.RetryRequested(max_retries=TASK_RETRIES, seconds_to_wait=wait)

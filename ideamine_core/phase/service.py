@@ -260,7 +260,10 @@ class PhaseService:
         record.gate_score, record.threshold, record.attempts = gate.score, gate.threshold, gate.attempts
         record.artifacts = len({r.agent for r in artifact.results})
         record.artifact_hash = artifact.hash()
-        record.detail = "; ".join(f"{r.code}: {r.item}" for r in gate.reasons)[:2000]
+        # a model that kept returning invalid output: its last raw output goes into the report
+        calls = [r.call for r in artifact.results if r.call is not None]
+        invalid = [c.error[:600] for c in calls if c.outcome == "invalid_output" and c.error]
+        record.detail = "; ".join([*(f"{r.code}: {r.item}" for r in gate.reasons), *invalid])[:2000]
         self.records.phase(run_id, record)
         if gate.passed:
             self.runtime.provenance.record_phase_artifact(run_id, artifact)

@@ -37,6 +37,7 @@ from ideamine_core.providers.model_id import ModelRef
 from ideamine_core.providers.request_gate import check_allowed
 from ideamine_core.providers.request_hash import build_request, canonical_json, hash_request
 from ideamine_core.providers.translate import scrub, translate
+from ideamine_core.resilience.circuit_breaker import counts_as_failure
 from ideamine_core.resilience.crash import crash_point
 from ideamine_core.resilience.retry import RetryPolicy, retry_async
 
@@ -109,6 +110,10 @@ def validation_feedback(messages: Sequence[ModelMessage]) -> str | None:
             )
             return text[:1000]
     return None
+
+
+_LAST_FAILURE: dict[str, str] = {}
+"""The last failure of each guarded model seen in this process, quoted when its breaker refuses a call."""
 
 
 class GovernedModel(WrapperModel):
@@ -227,17 +232,24 @@ class GovernedModel(WrapperModel):
         # rung on the same provider (gpt-4.1 down → gpt-4.1-mini), nor one OpenAI-compatible server another
         name = str(ref)
         if guard is not None and not ref.is_offline and not guard.allow(name):
+            last = _LAST_FAILURE.get(name)
             raise ModelCallRefusedError(
-                f"calls to {name} are refused for now (its circuit breaker is open)",
+                f"calls to {name} are refused for now: its circuit breaker is open after repeated failures"
+                + (f" (the last: {last})" if last else ""),
                 provider=ref.provider,
                 model=ref.name,
-                fix="wait for the model to recover, or add another model to the ladder (YAML `models:`)",
+                fix="make sure the model's server is up and reachable; the breaker lets a probe call through "
+                "after its reset timeout (30 s by default), so `ideamine resume RUN` then; or add another "
+                "model to the ladder (YAML `models:`)",
             )
         try:
             response = await self.wrapped.request(messages, settings, params)
         except Exception as exc:
-            error = translate(exc, ref, self.rules.secrets)
+            where = redact_url(self.rules.base_url) if self.rules.base_url else None
+            error = translate(exc, ref, self.rules.secrets, where)
             if guard is not None and isinstance(error, ModelCallError) and not ref.is_offline:
+                if counts_as_failure(error):
+                    _LAST_FAILURE[name] = error.message
                 guard.on_failure(name, error)
             if error is exc:
                 raise

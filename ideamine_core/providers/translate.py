@@ -73,8 +73,13 @@ def _http_error(exc: pai.ModelHTTPError, ref: ModelRef, secrets: Iterable[str]) 
     )
 
 
-def translate(exc: BaseException, ref: ModelRef, secrets: Iterable[str] = ()) -> BaseException:
-    """The IdeaMine error for a provider failure; other exceptions (bugs) are returned unchanged."""
+def translate(
+    exc: BaseException, ref: ModelRef, secrets: Iterable[str] = (), where: str | None = None
+) -> BaseException:
+    """The IdeaMine error for a provider failure; other exceptions (bugs) are returned unchanged.
+
+    `where` (the server's URL, password hidden) is named when the server could not be reached.
+    """
     secrets = list(secrets)
     if isinstance(exc, ModelCallError):
         return exc
@@ -99,8 +104,9 @@ def translate(exc: BaseException, ref: ModelRef, secrets: Iterable[str] = ()) ->
     if isinstance(exc, pai.ModelAPIError | TimeoutError | ConnectionError):
         what = exc.message if isinstance(exc, pai.ModelAPIError) else (str(exc) or type(exc).__name__)
         what = what.rstrip(". ")
+        at = f" at {where}" if where else ""
         return ModelUnavailableError(
-            scrub(f"{ref} could not be reached or did not answer: {what}", secrets),
+            scrub(f"{ref}{at} could not be reached or did not answer: {what}", secrets),
             provider=ref.provider,
             model=ref.name,
             fix="check that the model server is running and reachable, or add a fallback model",

@@ -3,8 +3,8 @@
 A `FakeLLMServer` binds 127.0.0.1 on an ephemeral port, records and counts every request (with its
 arrival time and the tokens it billed), and answers each one from a script of `Reply`s (then from its
 responder): a tool call carrying the output (or any raw argument text, malformed JSON included), plain
-text, an HTTP error with headers, a raw body, or a delay. Usage fields are derived from the request and
-reply sizes, so token counts are deterministic.
+text, an HTTP error with headers, a raw body, a delay, or a dropped connection. Usage fields are
+derived from the request and reply sizes, so token counts are deterministic.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ class Reply:
     body: str | None = None
     """A raw response body, sent as is (overrides output and text)."""
     delay: float = 0.0
+    drop: bool = False
+    """Close the connection without an answer (a server going away mid-request)."""
 
 
 @dataclass
@@ -236,6 +238,9 @@ def _handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
             kind = "application/json"
             if reply.delay:
                 time.sleep(reply.delay)
+            if reply.drop:
+                self.close_connection = True
+                return
             if reply.body is not None:
                 data = reply.body.encode()
             elif reply.status >= 400:
