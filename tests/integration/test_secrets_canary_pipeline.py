@@ -186,7 +186,7 @@ def detect_secrets_findings(paths: list[Path]) -> list[str]:
 
     with default_settings():
         found = SecretsCollection()
-        found.scan_files(*[str(p) for p in paths], num_processors=1)
+        found.scan_files(*[str(p) for p in paths], num_processors=2)
     return [f"{name}: {secret.type}" for name, secret in found]
 
 
