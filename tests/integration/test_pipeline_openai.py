@@ -22,6 +22,7 @@ import logging
 import shutil
 import subprocess
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -79,11 +80,14 @@ class Recorded:
     run_ids: list[str]
     dagster_run_ids: list[str]
     requests: list[int] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
     billed: tuple[int, int] = (0, 0)
     logs: list[str] = field(default_factory=list)
     cli_output: str = ""
     cli_exit: int | None = None
     streams: dict[str, list[str]] = field(default_factory=dict)
+    metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dagster_events: list[str] = field(default_factory=list)
 
     @property
     def store(self) -> RunStore:
@@ -148,20 +152,28 @@ def _xrange(client: redis.Redis, run_id: str) -> list[tuple[bytes, dict[str, str
 
 
 def _record(rec: Recorded) -> None:
-    from ideamine_dagster.launcher import create_run, execute_run, open_instance
+    from dagster._serdes import serialize_value
 
-    instance = open_instance(rec.settings)
+    from ideamine_dagster.launcher import create_run, execute_run
+
+    # runs 1 and 2 on an in-memory instance (the SQLite event log's writes would double this fixture's
+    # time); the replay below runs on the embedded SQLite instance under the home, as `ideamine run` does
+    instance = dg.DagsterInstance.ephemeral()
     try:
         with request_gate.allow_model_requests("local"):
             for attempt in range(2):
+                started = time.perf_counter()
                 record = create_run(rec.settings, DEMO, PHASES)
                 dagster_run_id, success = execute_run(rec.settings, instance, record)
+                rec.seconds.append(round(time.perf_counter() - started, 1))
                 assert success, _failures(instance, dagster_run_id)
                 rec.run_ids.append(record.run_id)
                 rec.dagster_run_ids.append(dagster_run_id)
                 rec.requests.append(rec.server.count)
                 if attempt == 0:
                     rec.billed = rec.server.billed()
+        rec.metadata = _materializations(instance, rec.dagster_run_ids[0])
+        rec.dagster_events = [serialize_value(e) for r in rec.dagster_run_ids for e in instance.all_logs(r)]
     finally:
         instance.dispose()
     rec.server.stop()
@@ -171,8 +183,10 @@ def _record(rec: Recorded) -> None:
         CACHE_MODE_ENV: None,  # restored after: the CLI sets it to replay in this process
         "DAGSTER_HOME": None,
     }
-    with request_gate.allow_model_requests("none"):
-        result = CliRunner().invoke(_cli(), ["run", "ignored", "--replay", rec.run_ids[0]], env=env)
+    assert request_gate.ALLOW_MODEL_REQUESTS is None  # requests switched off by the environment alone
+    started = time.perf_counter()
+    result = CliRunner().invoke(_cli(), ["run", "ignored", "--replay", rec.run_ids[0]], env=env)
+    rec.seconds.append(round(time.perf_counter() - started, 1))
     rec.cli_output, rec.cli_exit = result.output, result.exit_code
     replay_id = result.output.split("run ", 1)[1].split()[0] if "run " in result.output else "?"
     rec.run_ids.append(replay_id)
@@ -231,16 +245,9 @@ def test_every_phase_passes_on_openai_with_tokens_and_cost_per_call(recorded: Re
     )
 
 
-def _materializations(recorded: Recorded) -> dict[str, dict[str, Any]]:
-    from ideamine_dagster.launcher import open_instance
-
-    instance = open_instance(recorded.settings)
-    try:
-        logs = instance.all_logs(
-            recorded.dagster_run_ids[0], of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
-        )
-    finally:
-        instance.dispose()
+def _materializations(instance: dg.DagsterInstance, dagster_run_id: str) -> dict[str, dict[str, Any]]:
+    """Phase → the metadata of its asset materialization in a Dagster run."""
+    logs = instance.all_logs(dagster_run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
     found = [e.asset_materialization for e in logs if e.asset_materialization is not None]
     return {m.asset_key.path[-1]: {k: v.value for k, v in m.metadata.items()} for m in found}
 
@@ -254,7 +261,7 @@ def _usage_rows(table: str) -> dict[str, dict[str, str]]:
 
 
 def test_phase_and_agent_totals_are_in_the_materialization_metadata(recorded: Recorded) -> None:
-    metadata = _materializations(recorded)
+    metadata = recorded.metadata
     assert sorted(metadata) == sorted(PHASES)
     costs = recorded.ledger().payloads(recorded.run_ids[0], "cost")
     for phase, meta in metadata.items():
@@ -291,7 +298,7 @@ def test_truncated_json_is_repaired_by_one_re_ask_and_recorded(recorded: Recorde
     assert "Invalid JSON" in re_ask or "validation" in re_ask.lower()
     costs = [c for c in recorded.ledger().payloads(recorded.run_ids[0], "cost") if c["agent"] == "Persona"]
     assert len(costs) == 2 and sum(c["tokens_in"] for c in costs) == sum(r.usage[0] for r in persona)
-    row = _usage_rows(_materializations(recorded)["ideation"]["agent_usage"])["Persona"]
+    row = _usage_rows(recorded.metadata["ideation"]["agent_usage"])["Persona"]
     assert row["repairs"] == "1" and row["calls"] == "1"
     output = recorded.store.load_artifact(recorded.run_ids[0], "ideation").output_of("Persona")
     assert output["personas"] and output["use_cases"]
@@ -315,7 +322,10 @@ def test_replay_with_the_server_stopped_reproduces_every_artifact(recorded: Reco
     assert replay != first and sorted(recorded.store.load_run(replay).phases) == sorted(PHASES)
     assert recorded.hashes(replay) == recorded.hashes(first)
     assert recorded.server.count == recorded.requests[0]
-    print(f"replay of {len(PHASES)} phases with the server stopped: identical hashes, 0 requests")
+    print(
+        f"13 phases: run {recorded.seconds[0]} s, same idea again {recorded.seconds[1]} s (0 requests), "
+        f"replay {recorded.seconds[2]} s with the server stopped (identical hashes)"
+    )
 
 
 # --- the API key --------------------------------------------------------------------------------------
@@ -340,16 +350,19 @@ def _git_history(home: Path) -> str:
 
 
 def _dagster_event_log(recorded: Recorded) -> str:
+    """Every event of every Dagster run: the two in memory, and those of the embedded SQLite instance."""
     from dagster._serdes import serialize_value
 
     from ideamine_dagster.launcher import open_instance
 
     instance = open_instance(recorded.settings)
     try:
-        runs = instance.get_run_records()
-        return "\n".join(serialize_value(e) for r in runs for e in instance.all_logs(r.dagster_run.run_id))
+        runs = [r.dagster_run.run_id for r in instance.get_run_records()]
+        stored = [serialize_value(e) for r in runs for e in instance.all_logs(r)]
     finally:
         instance.dispose()
+    assert runs, "the replay ran on the embedded instance"
+    return "\n".join([*recorded.dagster_events, *stored])
 
 
 def test_the_api_key_is_nowhere(recorded: Recorded) -> None:
