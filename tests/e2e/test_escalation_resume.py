@@ -40,7 +40,7 @@ def _grounding(config_dir: Path, threshold: float) -> None:
 def _escalated_run(settings: Settings) -> str:
     _grounding(settings.config_dir, 0.99)
     out = _ideamine(settings, "run", IDEA, "--phases", "intake,ideation", "--executor", "in_process")
-    assert out.startswith("exit=1") and "waiting for a person" in out, out[-3000:]
+    assert out.startswith("exit=1") and "escalated" in out, out[-3000:]
     (run_id,) = [r.run_id for r in RunStore(settings.runs_dir).list_runs()]
     status = _ideamine(settings, "status")
     assert "waiting for a person" in status and f"ideamine waive {run_id} ideation VIOLATION" in status
