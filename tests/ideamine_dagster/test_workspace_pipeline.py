@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scripted_pipeline import CALLS, SCRIPTS, Fork, calls, design, fork, gate_check, materialized
+from scripted_pipeline import CALLS, SCRIPTS, Fork, Script, calls, design, fork, gate_check, materialized
 from workspace_support import require_bubblewrap
 
 from ideamine_core.agents.outputs.qa import QATestPlan
 from ideamine_core.domain.agent import AgentContext
 from ideamine_core.ledger import EntryType
+from ideamine_core.runtime import Runtime
 from ideamine_core.workspace.repo import Workspace
 from ideamine_dagster.resources import phase_graph
 
@@ -61,7 +62,7 @@ def _service(output: dict[str, Any]) -> dict[str, Any]:
     return next(f for f in output["files"] if f["path"].endswith("/service.py"))
 
 
-def plants(fixes_when_told: bool):
+def plants(fixes_when_told: bool) -> Script:
     """An Implementer that plants a secret and an eval of input, removing them if told to fix findings."""
 
     def implementer(ctx: AgentContext, output: dict[str, Any]) -> dict[str, Any]:
@@ -128,8 +129,6 @@ def run(designed: Fork, tmp_path: Path) -> Fork:
 
 def decisions(run: Fork, kind: str) -> list[dict[str, Any]]:
     """The payloads of the run's ledger `decision` entries of `kind`."""
-    from ideamine_core.runtime import Runtime
-
     entries = Runtime.of(run.settings).ledger.payloads(run.run_id, EntryType.DECISION)
     return [e for e in entries if e.get("kind") == kind]
 
@@ -237,8 +236,6 @@ def test_story_files_are_committed_per_story_and_a_refused_path_is_a_decision(ru
 
 
 def test_tool_time_counts_against_tools_minutes_and_a_tiny_budget_stops_the_phase(run: Fork) -> None:
-    from ideamine_core.runtime import Runtime
-
     run.edit_config("security", lambda d: d["budgets"].update(tools_minutes=0.001))
     result = run.run(["build", "security"])
     assert not result.success and materialized(result) == {"build"}

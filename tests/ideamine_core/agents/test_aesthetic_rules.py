@@ -9,6 +9,7 @@ reviewed. The offline build's surface is clean, and the outputs are deterministi
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -65,7 +66,7 @@ def _a11y(implementer: dict[str, Any] | None = None) -> AccessibilityReport:
     return get_agent("Accessibility").offline_rule(_ctx("Accessibility", implementer))  # type: ignore[return-value]
 
 
-def _implementer(change) -> dict[str, Any]:
+def _implementer(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     output = copy.deepcopy(build_chain(DEMO)["build"].output_of("Implementer"))
     change(output)
     return output
