@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fcntl
 import re
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -164,13 +165,23 @@ def _cached(
         return result, False
 
 
+def _input_commit(ws: Workspace, ctx: AgentContext) -> str | None:
+    """The last commit made by a phase this task depends on ('<phase>: …' messages), else HEAD.
+
+    A scanner scans what its inputs describe, not what a phase running beside it has committed since
+    (story_loop commits while security scans the build): the same inputs give the same scan.
+    """
+    mine = [c.sha for c in ws.commits() if c.message.split(":", 1)[0] in ctx.upstream]
+    return mine[-1] if mine else ws.head()
+
+
 def _scanner(spec: AgentSpec, ctx: AgentContext, env: ToolEnv) -> ToolOutput:
     ws = env.workspace()
-    sha = ws.head()
+    sha = _input_commit(ws, ctx)
     if sha is None:
         raise _no_code(spec.name)
     scan, reused = _cached(
-        env, f"scan-{sha}", SecurityScan, lambda: scan_workspace(ws, project_name=_project_name(ctx))
+        env, f"scan-{sha}", SecurityScan, lambda: scan_workspace(ws, project_name=_project_name(ctx), rev=sha)
     )
     output: BaseModel
     if spec.name == "Secrets":
@@ -186,7 +197,9 @@ def _scanner(spec: AgentSpec, ctx: AgentContext, env: ToolEnv) -> ToolOutput:
             SASTReport, scan.runs.get("sast"), prefix="SAST", what="SAST", error=scan.errors.get("sast")
         )
     elif spec.name == "Dependencies":
-        output = dependency_report(ws.root)
+        with tempfile.TemporaryDirectory(prefix="ideamine-deps-") as tmp:  # that commit, not the live tree
+            ws.export(Path(tmp), sha)
+            output = dependency_report(Path(tmp))
     else:
         output = _sbom(scan)
     seconds = 0.0 if reused else scan.tool_seconds
