@@ -198,7 +198,9 @@ class RedactingFilter(logging.Filter):
 
 def redact_record(record: logging.LogRecord, redactor: Redactor) -> None:
     """Render and redact a log record in place (message, traceback and stack become plain text)."""
-    if getattr(record, "_ideamine_redacted", False):
+    # a record is redacted once per redactor: the record factory's default one does not know the
+    # secrets an explicitly configured filter was given
+    if getattr(record, "_ideamine_redacted", None) == id(redactor):
         return
     try:
         message = record.getMessage()
@@ -212,7 +214,7 @@ def redact_record(record: logging.LogRecord, redactor: Redactor) -> None:
         record.exc_text = redactor.redact(record.exc_text)
     if record.stack_info:
         record.stack_info = redactor.redact(record.stack_info)
-    record._ideamine_redacted = True
+    record._ideamine_redacted = id(redactor)  # an int: extras may be rendered by formatters
 
 
 _factory_installed = False

@@ -88,6 +88,26 @@ def test_logging_filter_redacts_message_arguments_and_traceback(caplog: pytest.L
     assert "canary" not in caplog.text and "[REDACTED:GITHUB_TOKEN]" in caplog.text
 
 
+def test_a_filter_with_its_own_secrets_redacts_records_the_factory_redacted_first(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the process-wide factory (installed by any in-process run) redacts with the environment's secrets;
+    # a filter given other secrets must still apply them
+    previous = logging.getLogRecordFactory()
+    monkeypatch.setattr("ideamine_core.redaction._factory_installed", False)
+    caplog.handler.addFilter(RedactingFilter(Redactor.from_env(ENV)))
+    try:
+        install_log_redaction()
+        try:
+            raise RuntimeError("request failed with canary-gh-token-1234567890")
+        except RuntimeError:
+            logging.getLogger("ideamine.test.redaction").exception("call failed")
+    finally:
+        logging.setLogRecordFactory(previous)
+        caplog.handler.filters.clear()
+    assert "canary" not in caplog.text and "[REDACTED:GITHUB_TOKEN]" in caplog.text
+
+
 def test_installed_record_factory_redacts_every_logger(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
