@@ -9,6 +9,11 @@ step process of the multiprocess executor. Nothing reaches the user's terminal f
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -16,6 +21,7 @@ from dagster._core.instance.ref import InstanceRef
 from dagster._serdes import serialize_value
 
 LOCKED = "database is locked"
+IDEA = "Build a collaborative todo app with real-time sync"
 RETRY_LINE = "retrying a database operation"
 
 SITECUSTOMIZE = """\
@@ -60,3 +66,82 @@ def dagster_event_texts(dagster_home: Path, dagster_run_id: str) -> list[str]:
 def locked_errors(texts: list[str]) -> list[str]:
     """The texts that mention a locked database (case-insensitive)."""
     return [t for t in texts if LOCKED in t.lower()]
+
+
+@dataclass
+class ContentionRun:
+    """The figures of one `ideamine run --executor multiprocess` on a fresh embedded home."""
+
+    returncode: int
+    output: str
+    seconds: float
+    locked_in_output: int
+    locked_in_event_log: list[str]
+    step_failures: int
+    steps: int
+    retries: int
+    processes: int
+    entries: int
+    ledger_ok: bool
+
+    def line(self) -> str:
+        """One line of figures."""
+        return (
+            f"'database is locked' in CLI output: {self.locked_in_output}, in the Dagster event log: "
+            f"{len(self.locked_in_event_log)}; step failures {self.step_failures}; retries absorbed: "
+            f"{self.retries} in {self.processes} processes; steps {self.steps}; "
+            f"ledger {self.entries} entries in {self.seconds:.1f}s "
+            f"= {self.entries / self.seconds:.1f} entries/s"
+        )
+
+
+def run_multiprocess(folder: Path, phases: list[str] | None = None, timeout: float = 280) -> ContentionRun:
+    """Run the idea through the CLI under the multiprocess executor on SQLite and collect the figures."""
+    from ideamine_core.ledger import Ledger
+    from ideamine_core.storage.database import Database
+
+    home, probe = folder / "home", RetryProbe(folder / "probe")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IDEAMINE_", "DAGSTER_"))}
+    env |= {"IDEAMINE_HOME": str(home), "COLUMNS": "200", "NO_COLOR": "1"} | probe.env
+    args = [
+        "run",
+        IDEA,
+        "--users",
+        "remote teams",
+        "--constraint",
+        "offline-capable",
+        "--executor",
+        "multiprocess",
+    ]
+    args += ["--phases", ",".join(phases)] if phases else []
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "ideamine_dagster.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    seconds = time.perf_counter() - started
+    output = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        return ContentionRun(
+            proc.returncode, output, seconds, output.lower().count(LOCKED), [], 0, 0, 0, 0, 0, False
+        )
+    run_id = Path(proc.stdout.split("artifacts: ")[1].split()[0]).parent.name
+    events = dagster_event_texts(home / "dagster", proc.stdout.split("dagster run: ")[1].split()[0])
+    ledger = Ledger(Database(f"sqlite:///{home / 'ideamine.db'}"))
+    return ContentionRun(
+        returncode=0,
+        output=output,
+        seconds=seconds,
+        locked_in_output=output.lower().count(LOCKED),
+        locked_in_event_log=locked_errors(events),
+        step_failures=sum('"STEP_FAILURE"' in e for e in events),
+        steps=sum('"STEP_SUCCESS"' in e for e in events),
+        retries=probe.retries(),
+        processes=probe.processes(),
+        entries=len(ledger.entries(run_id)),
+        ledger_ok=ledger.verify(run_id).ok,
+    )
