@@ -8,7 +8,6 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.instance.ref import InstanceRef  # not re-exported by `dagster`
 
-from ideamine_core.config.graph import PhaseGraph
 from ideamine_core.domain.idea import IdeaSubmission
 from ideamine_core.errors import StorageError, UserInputError
 from ideamine_core.settings import Settings
@@ -43,26 +42,6 @@ def open_instance(settings: Settings) -> dg.DagsterInstance:
             fix="set IDEAMINE_HOME (or DAGSTER_HOME) to a writable folder",
         ) from exc
     return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
-
-
-def plan_phases(
-    graph: PhaseGraph, store: RunStore, run_id: str | None, phases: list[str] | None
-) -> list[str]:
-    """Validate a phase selection; every dependency must be selected or already produced for the run."""
-    selected = graph.select(phases) if phases else graph.order()
-    missing = {
-        phase: [d for d in deps if not (run_id and store.has_artifact(run_id, d))]
-        for phase, deps in graph.missing_upstream(selected).items()
-    }
-    missing = {p: d for p, d in missing.items() if d}
-    if missing:
-        needs = "; ".join(f"{p} needs {', '.join(d)}" for p, d in sorted(missing.items()))
-        add = sorted({d for deps in missing.values() for d in deps})
-        raise UserInputError(
-            f"the selected phases depend on phases this run has not produced ({needs})",
-            fix=f"add them to --phases, e.g. --phases {','.join(add + selected)}",
-        )
-    return selected
 
 
 def create_run(settings: Settings, submission: IdeaSubmission, phases: list[str]) -> RunRecord:

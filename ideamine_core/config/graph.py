@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from ideamine_core.domain.phase import PhaseConfig
@@ -171,6 +171,27 @@ class PhaseGraph:
             if outside:
                 missing[name] = outside
         return missing
+
+    def plan(self, phases: list[str] | None, produced: Callable[[str], bool] | None = None) -> list[str]:
+        """Validate a run's phase selection (None: every phase), in topological order.
+
+        Every dependency must be selected too, or already `produced` for the run (a partial run that
+        continues an earlier one); otherwise a UserInputError names what is missing and the fix.
+        """
+        selected = self.select(phases) if phases else self.order()
+        missing = {
+            phase: [d for d in deps if not (produced and produced(d))]
+            for phase, deps in self.missing_upstream(selected).items()
+        }
+        missing = {p: d for p, d in missing.items() if d}
+        if missing:
+            needs = "; ".join(f"{p} needs {', '.join(d)}" for p, d in sorted(missing.items()))
+            add = sorted({d for deps in missing.values() for d in deps})
+            raise UserInputError(
+                f"the selected phases depend on phases this run has not produced ({needs})",
+                fix=f"add them to --phases, e.g. --phases {','.join(add + selected)}",
+            )
+        return selected
 
     def _check(self, phase: str) -> str:
         """Return `phase` if it exists, else raise UserInputError."""

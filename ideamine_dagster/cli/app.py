@@ -64,11 +64,6 @@ def run(
     submission = parse_submission(idea, users, constraint)
     if executor not in EXECUTORS:
         raise UserInputError(f"unknown executor {executor!r}", fix=f"use one of {', '.join(EXECUTORS)}")
-    from ideamine_core.providers.cache import CacheMode
-    from ideamine_core.providers.caller import CACHE_MODE_ENV
-    from ideamine_core.providers.preflight import check_models
-    from ideamine_dagster.launcher import create_run, execute_run, open_instance, plan_phases
-
     settings = Settings.from_env()
     graph = phase_graph(str(settings.config_dir))
     wanted = [p.strip() for p in phases.split(",") if p.strip()] if phases is not None else None
@@ -80,8 +75,15 @@ def run(
     if replay:  # the recorded run's idea and phases, every model call from the cache
         recorded = store.load_run(replay)
         submission, wanted = recorded.submission, recorded.phases
+    selected = graph.plan(wanted)
+    # the heavy imports (Dagster, pydantic-ai) only once the input is known to be good
+    from ideamine_core.providers.cache import CacheMode
+    from ideamine_core.providers.caller import CACHE_MODE_ENV
+    from ideamine_core.providers.preflight import check_models
+    from ideamine_dagster.launcher import create_run, execute_run, open_instance
+
+    if replay:
         os.environ[CACHE_MODE_ENV] = CacheMode.REPLAY.value
-    selected = plan_phases(graph, store, None, wanted)
     for warning in check_models(settings, [graph.phases[p] for p in selected], replay=bool(replay)):
         console.print(f"[yellow]warning:[/] {warning}")
     store.check_writable()

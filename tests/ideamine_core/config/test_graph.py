@@ -133,6 +133,18 @@ def test_missing_upstream(graph: PhaseGraph) -> None:
         graph.missing_upstream(["relase"])
 
 
+def test_plan_needs_every_dependency_selected_or_already_produced(graph: PhaseGraph) -> None:
+    assert graph.plan(None) == graph.order()
+    assert graph.plan(["ideation", "intake"]) == ["intake", "ideation"]
+    with pytest.raises(UserInputError) as info:
+        graph.plan(["qa", "security"])
+    text = info.value.explain()
+    assert "qa needs story_loop; security needs build" in text
+    assert "--phases build,story_loop,security,qa" in text
+    produced = {"build", "story_loop"}
+    assert graph.plan(["qa", "security"], produced.__contains__) == ["security", "qa"]
+
+
 def test_empty_graph() -> None:
     empty = PhaseGraph([])
     assert empty.order() == [] and empty.levels() == []
