@@ -3,43 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
+from cli_runs import IDEA, full_run, ideamine
 from sqlite_probe import LOCKED, RetryProbe, dagster_event_texts, locked_errors
 
 from ideamine_core.ledger import Ledger
 from ideamine_core.storage.database import Database
 
 pytestmark = pytest.mark.e2e
-
-IDEA = "Build a collaborative todo app with real-time sync"
-
-
-def ideamine(
-    home: Path,
-    *args: str,
-    config_dir: Path | None = None,
-    timeout: float = 240,
-    extra_env: dict | None = None,
-):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IDEAMINE_", "DAGSTER_"))}
-    env |= {"IDEAMINE_HOME": str(home), "COLUMNS": "200", "NO_COLOR": "1"} | (extra_env or {})
-    if config_dir:
-        env["IDEAMINE_CONFIG_DIR"] = str(config_dir)
-    return subprocess.run(
-        [sys.executable, "-m", "ideamine_dagster.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def assert_clean_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
@@ -50,21 +25,8 @@ def assert_clean_error(proc: subprocess.CompletedProcess, *needles: str) -> None
 
 
 def test_scenario_9_full_run_with_zero_prompts_then_status(tmp_path: Path) -> None:
-    home, probe = tmp_path / "home", RetryProbe(tmp_path / "probe")
-    started = time.perf_counter()
-    proc = ideamine(
-        home,
-        "run",
-        IDEA,
-        "--users",
-        "remote teams",
-        "--constraint",
-        "mobile-first",
-        "--constraint",
-        "offline-capable",
-        extra_env=probe.env,
-    )
-    seconds = time.perf_counter() - started
+    run = full_run()  # `ideamine run IDEA --users … --constraint … --constraint …`, shared read-only
+    proc, home, probe, seconds = run.proc, run.home, run.probe, run.seconds
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "IdeaMine run summary" in proc.stdout
     artifacts = Path(proc.stdout.split("artifacts: ")[1].split()[0])

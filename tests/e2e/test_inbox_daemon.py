@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from test_cli import ideamine
+from cli_runs import ideamine
 
 pytestmark = pytest.mark.e2e
 

@@ -1,0 +1,95 @@
+"""`ideamine` as a user runs it (a subprocess on a temporary home), and the real runs several test
+modules read: made once per test session, treated as read-only.
+
+Plain cached functions rather than session fixtures in a conftest.py: a second `conftest` module
+would shadow the root one that other test modules import from (`from support import DEMO`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlite_probe import RetryProbe
+
+from ideamine_core.storage.run_store import RunStore
+
+IDEA = "Build a collaborative todo app with real-time sync"
+ARGS = ["--users", "remote teams", "--constraint", "mobile-first", "--constraint", "offline-capable"]
+# a user's own settings must not reach the runs under test
+FOREIGN_ENV = ("IDEAMINE_", "DAGSTER_", "DATABASE_URL", "REDIS_URL")
+
+
+def ideamine(
+    home: Path,
+    *args: str,
+    config_dir: Path | None = None,
+    timeout: float = 240,
+    extra_env: dict | None = None,
+) -> subprocess.CompletedProcess:
+    """`ideamine ARGS` in a new process on `home`, with no terminal and no prompts."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN_ENV)}
+    env |= {"IDEAMINE_HOME": str(home), "COLUMNS": "200", "NO_COLOR": "1"} | (extra_env or {})
+    if config_dir:
+        env["IDEAMINE_CONFIG_DIR"] = str(config_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "ideamine_dagster.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@dataclass(frozen=True)
+class CliRun:
+    """A finished `ideamine run`: its home, run id, process output and wall time."""
+
+    home: Path
+    run_id: str
+    proc: subprocess.CompletedProcess
+    seconds: float
+    probe: RetryProbe
+
+    @property
+    def runs(self) -> Path:
+        """The home's runs folder."""
+        return self.home / "runs"
+
+
+def _root(name: str) -> Path:
+    root = Path(tempfile.mkdtemp(prefix=f"ideamine-{name}-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return root
+
+
+def _run(name: str, *args: str) -> CliRun:
+    root = _root(name)
+    home, probe = root / "home", RetryProbe(root / "probe")
+    started = time.perf_counter()
+    proc = ideamine(home, "run", IDEA, *ARGS, *args, timeout=300, extra_env=probe.env)
+    seconds = time.perf_counter() - started
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (run,) = RunStore(home / "runs").list_runs()
+    return CliRun(home, run.run_id, proc, seconds, probe)
+
+
+@functools.cache
+def full_run() -> CliRun:
+    """All 13 phases on the default (threadpool) executor, the database retries of every process counted."""
+    return _run("full")
+
+
+@functools.cache
+def partial_run() -> CliRun:
+    """intake → prd only, one step at a time."""
+    return _run("partial", "--phases", "intake,ideation,critique,prd", "--executor", "in_process")
