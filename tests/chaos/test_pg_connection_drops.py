@@ -2,7 +2,7 @@
 
 A run of intake → ideation with DATABASE_URL on a fresh PostgreSQL schema (its connections tagged
 with their own `application_name`) executes in process while a background thread terminates every
-one of those connections (`pg_terminate_backend`) every 0.4 s, up to 8 times. Expected: the run
+one of those connections (`pg_terminate_backend`) every 0.1 s, up to 25 times. Expected: the run
 completes, no task fails (no failed task entry, no failed Dagster step), no ledger entry is
 duplicated (one succeeded task entry per agent) and the ledger verifies. Only this test's backends
 are terminated: other sessions on the shared server are left alone.
@@ -37,7 +37,7 @@ def _killer(app: str, stop: threading.Event, kills: list[int]) -> None:
         "WHERE application_name = :app AND pid <> pg_backend_pid()"
     )
     try:
-        while not stop.wait(0.4) and len(kills) < 8:
+        while not stop.wait(0.1) and len(kills) < 25:
             with admin.connect() as conn:
                 kills.append(int(conn.execute(query, {"app": app}).scalar_one()))
     finally:

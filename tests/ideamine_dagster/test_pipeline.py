@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cli_runs
 import dagster as dg
 import pytest
 import yaml
@@ -107,14 +108,15 @@ def test_iterative_story_loop_repeats_until_done(full_run) -> None:
     assert len(reviews) == len(stories["stories"])
 
 
-def test_same_input_gives_byte_identical_artifacts(full_run, tmp_path: Path) -> None:
+def test_same_input_gives_byte_identical_artifacts(full_run) -> None:
+    # the other run: `ideamine run` of the same idea in its own process, on its own home and executor
     settings, run_id, _ = full_run
-    other = Settings(home=tmp_path / "home2", config_dir=settings.config_dir)
-    with dg.instance_for_test() as instance:
-        run2, result = run_phases(other, instance, DEMO)
-    assert result.success
-    for path in sorted((settings.runs_dir / run_id / "artifacts").glob("*.json")):
-        twin = other.runs_dir / run2 / "artifacts" / path.name
+    other = cli_runs.full_run()
+    assert RunStore(other.runs).load_run(other.run_id).submission == DEMO
+    paths = sorted((settings.runs_dir / run_id / "artifacts").glob("*.json"))
+    assert len(paths) == 13
+    for path in paths:
+        twin = other.runs / other.run_id / "artifacts" / path.name
         assert twin.read_bytes() == path.read_bytes(), path.name
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pydantic_ai.models as pai_models
 import pytest
 import redis
 from fake_llm import FakeLLMServer, Reply
@@ -183,9 +184,12 @@ def _record(rec: Recorded) -> None:
         CACHE_MODE_ENV: None,  # restored after: the CLI sets it to replay in this process
         "DAGSTER_HOME": None,
     }
-    assert request_gate.ALLOW_MODEL_REQUESTS is None  # requests switched off by the environment alone
     started = time.perf_counter()
-    result = CliRunner().invoke(_cli(), ["run", "ignored", "--replay", rec.run_ids[0]], env=env)
+    with pytest.MonkeyPatch.context() as mp:
+        # requests switched off by the environment alone: no process-wide override from other tests
+        mp.setattr(request_gate, "ALLOW_MODEL_REQUESTS", None)
+        mp.setattr(pai_models, "ALLOW_MODEL_REQUESTS", True)
+        result = CliRunner().invoke(_cli(), ["run", "ignored", "--replay", rec.run_ids[0]], env=env)
     rec.seconds.append(round(time.perf_counter() - started, 1))
     rec.cli_output, rec.cli_exit = result.output, result.exit_code
     replay_id = result.output.split("run ", 1)[1].split()[0] if "run " in result.output else "?"
