@@ -56,6 +56,7 @@ setup(
         "test": [
             "pytest>=8,<10",
             "pytest-timeout>=2.3,<3",
+            "pytest-xdist>=3.6,<4",
             "ruff>=0.6,<1",
             "psutil>=5.9,<8",
             "openapi-spec-validator>=0.7,<0.10",

@@ -1,5 +1,6 @@
 """`ideamine` as a user runs it (a subprocess on a temporary home), and the real runs several test
-modules read: made once per test session, treated as read-only.
+modules read: made once per test session (by the first pytest-xdist worker that needs one, the others
+wait for it under a file lock and reuse it), treated as read-only.
 
 Plain cached functions rather than session fixtures in a conftest.py: a second `conftest` module
 would shadow the root one that other test modules import from (`from support import DEMO`).
@@ -8,7 +9,9 @@ would shadow the root one that other test modules import from (`from support imp
 from __future__ import annotations
 
 import atexit
+import fcntl
 import functools
+import json
 import os
 import shutil
 import subprocess
@@ -66,21 +69,41 @@ class CliRun:
         return self.home / "runs"
 
 
-def _root(name: str) -> Path:
-    root = Path(tempfile.mkdtemp(prefix=f"ideamine-{name}-"))
-    atexit.register(shutil.rmtree, root, ignore_errors=True)
-    return root
+_ROOT: Path | None = None
+
+
+def configure(root: Path) -> None:
+    """Keep the shared runs under `root` (the session folder all workers see)."""
+    global _ROOT
+    _ROOT = root
+
+
+def _root() -> Path:
+    global _ROOT
+    if _ROOT is None:  # outside pytest's session fixture: a private folder removed at exit
+        _ROOT = Path(tempfile.mkdtemp(prefix="ideamine-cli-runs-"))
+        atexit.register(shutil.rmtree, _ROOT, ignore_errors=True)
+    _ROOT.mkdir(parents=True, exist_ok=True)
+    return _ROOT
 
 
 def _run(name: str, *args: str) -> CliRun:
-    root = _root(name)
-    home, probe = root / "home", RetryProbe(root / "probe")
-    started = time.perf_counter()
-    proc = ideamine(home, "run", IDEA, *ARGS, *args, timeout=300, extra_env=probe.env)
-    seconds = time.perf_counter() - started
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (run,) = RunStore(home / "runs").list_runs()
-    return CliRun(home, run.run_id, proc, seconds, probe)
+    folder = _root() / name
+    with open(_root() / f"{name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        done = folder / "run.json"
+        home, probe = folder / "home", RetryProbe(folder / "probe")
+        if not done.exists():
+            started = time.perf_counter()
+            proc = ideamine(home, "run", IDEA, *ARGS, *args, timeout=300, extra_env=probe.env)
+            seconds = time.perf_counter() - started
+            assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+            (run,) = RunStore(home / "runs").list_runs()
+            figures = {"run_id": run.run_id, "args": proc.args, "stdout": proc.stdout, "stderr": proc.stderr}
+            done.write_text(json.dumps(figures | {"seconds": seconds}))
+        made = json.loads(done.read_text())
+    proc = subprocess.CompletedProcess(made["args"], 0, made["stdout"], made["stderr"])
+    return CliRun(home, made["run_id"], proc, made["seconds"], probe)
 
 
 @functools.cache

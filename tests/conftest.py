@@ -7,11 +7,14 @@ reason that says how to enable it.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import cli_runs
 import dagster as dg
 import pytest
 import sqlalchemy as sa
@@ -20,6 +23,49 @@ from support import DEMO, PG_URL, REDIS_URL, REPO, service_missing  # noqa: F401
 from ideamine_core.settings import Settings
 from ideamine_core.storage.database import Database
 from ideamine_core.storage.run_store import RunStore
+
+
+def _session_dir(factory: pytest.TempPathFactory) -> Path:
+    """A folder every pytest-xdist worker of this session shares (kept like pytest's other temp folders)."""
+    base = factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Under pytest-xdist, a test marked `exclusive` runs while no other worker runs a test.
+
+    A readers-writer lock on files of the session folder: other tests hold it shared, an exclusive
+    one holds it alone. The turnstile keeps new shared holders out while an exclusive test waits.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        yield
+        return
+    folder = _session_dir(item.config._tmp_path_factory)  # type: ignore[attr-defined]
+    exclusive = item.get_closest_marker("exclusive") is not None
+    with open(folder / "turnstile.lock", "a") as turnstile, open(folder / "tests.lock", "a") as lock:
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        fcntl.flock(turnstile, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_cli_runs(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The session's shared CLI runs (tests/cli_runs.py) live in the folder all workers share."""
+    cli_runs.configure(_session_dir(tmp_path_factory) / "cli-runs")
+
+
+@pytest.fixture
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI console 200 columns wide for CliRunner tests (Rich reads COLUMNS once, at creation)."""
+    from ideamine_dagster.cli.common import console
+
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(console, "_width", 200)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pathlib import Path
 import pipeline_chaos as pc
 import pytest
 
-pytestmark = [pytest.mark.chaos, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.chaos, pytest.mark.exclusive, pytest.mark.timeout(120)]
 
 
 def test_a_blocked_agent_is_detected_once_and_retried(tmp_path: Path) -> None:

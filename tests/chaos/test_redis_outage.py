@@ -15,7 +15,7 @@ from resilience_scenarios import redis_outage
 
 from ideamine_core.storage.database import Database
 
-pytestmark = [pytest.mark.chaos, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.chaos, pytest.mark.exclusive, pytest.mark.timeout(120)]
 
 
 @pytest.mark.skipif(

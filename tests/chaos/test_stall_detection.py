@@ -12,7 +12,7 @@ from resilience_scenarios import stall_detection
 
 from ideamine_core.storage.database import Database
 
-pytestmark = [pytest.mark.chaos, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.chaos, pytest.mark.exclusive, pytest.mark.timeout(120)]
 
 
 def test_stalls_are_detected_once_within_n_plus_one_intervals(db: Database, tmp_path: Path) -> None:

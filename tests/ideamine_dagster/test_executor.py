@@ -20,6 +20,8 @@ from dagster._core.execution.retries import RetryMode
 
 from ideamine_dagster.executor import ThreadPoolStepExecutor, threadpool_executor
 
+pytestmark = pytest.mark.exclusive  # overlap and interruption are measured in wall time
+
 AGENTS = ["pm", "ux", "eng", "critic"]
 IDEAS = dg.DynamicPartitionsDefinition(name="ideas")
 

@@ -11,7 +11,7 @@ from ideamine_core.settings import Settings
 from ideamine_core.storage.run_store import RunStore
 from ideamine_dagster.launcher import execute_run
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.exclusive]  # overlap is measured in wall time
 TOLERANCE_SECONDS = 2.0
 
 

@@ -28,6 +28,8 @@ from ideamine_core.storage.run_store import RunStore, WorkerInfo
 from ideamine_dagster.cli.app import app
 from ideamine_dagster.definitions import build_definitions
 
+pytestmark = pytest.mark.exclusive  # leases and heartbeats expire in wall time
+
 
 def _sensor(settings: Settings) -> tuple[dg.SensorDefinition, dg.ConfigurableResource]:
     defs = build_definitions(settings)

@@ -24,6 +24,8 @@ from ideamine_core.agents.outputs.qa import TestExecution
 from ideamine_core.workspace.sandbox import Limits
 from ideamine_core.workspace.testing import run_tests
 
+pytestmark = pytest.mark.exclusive  # time limits and kills are measured in wall time
+
 PROBES = '''"""Hostile probes: each test passes only if it escaped the sandbox."""
 
 import fcntl

@@ -164,6 +164,7 @@ def test_without_bubblewrap_the_run_is_loudly_reduced(
     assert "apt-get install -y bubblewrap" in info.value.explain()
 
 
+@pytest.mark.exclusive  # the kill is timed in wall time
 def test_rlimits_fallback_kills_on_timeout_and_sweeps_escaped_daemons(tmp_path: Path) -> None:
     box = Sandbox(qa_runtime(), Isolation.RLIMITS, ["REDUCED ISOLATION (rlimits): test"])
     marker = f"ideamine-sweep-{time.time_ns()}"

@@ -17,10 +17,9 @@ IDEA = "Build a collaborative todo app with real-time sync"
 
 
 @pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wide_console: None) -> Iterator[Path]:
     home = tmp_path / "home"
     monkeypatch.setenv("IDEAMINE_HOME", str(home))
-    monkeypatch.setenv("COLUMNS", "200")
     yield home
     tracing.shutdown_tracing()
 

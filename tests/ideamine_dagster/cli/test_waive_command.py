@@ -15,12 +15,11 @@ from ideamine_dagster.cli.app import app
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wide_console: None) -> Path:
     home = tmp_path / "home"
     for name in ("IDEAMINE_CONFIG_DIR", "DATABASE_URL", "IDEAMINE_MODEL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("IDEAMINE_HOME", str(home))
-    monkeypatch.setenv("COLUMNS", "200")
     return home
 
 
