@@ -119,11 +119,14 @@ class GatePayload(Payload):
 
 
 class DecisionPayload(Payload):
-    """A ``decision`` entry: something the orchestrator chose (retry, fallback, auto-fix, block, escalate)."""
+    """A ``decision`` entry: something the orchestrator chose (dispatch, handoff, retry, fallback, auto-fix,
+    block, escalate)."""
 
     entry_type = EntryType.DECISION
 
-    kind: str = Field(description="e.g. 'retry', 'fallback', 'autofix', 'blocked_action', 'escalate'.")
+    kind: str = Field(
+        description="e.g. 'dispatch', 'handoff', 'retry', 'fallback', 'autofix', 'blocked_action', 'escalate'"
+    )
     reason: str
     phase: str | None = None
     agent: str | None = None

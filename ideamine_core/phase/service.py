@@ -103,6 +103,20 @@ class PhaseService:
             parallelism=str(getattr(config.parallelism, "value", config.parallelism)),
         )
         self._emit("phase.progress", run_id, phase, done=0, total=len(config.agents))
+        parallelism = str(getattr(config.parallelism, "value", config.parallelism))
+        default = self.runtime.settings.model
+        self.runtime.ledger.record(
+            run_id,
+            DecisionPayload(
+                kind="dispatch",
+                reason=f"run {len(config.agents)} agent(s) of {phase}, parallelism {parallelism}",
+                phase=phase,
+                detail={
+                    "parallelism": parallelism,
+                    "models": {a: ",".join(config.models_for(a)) or default for a in config.agent_names},
+                },
+            ),
+        )
         return contexts
 
     # --- agents -------------------------------------------------------------------------------------
@@ -267,6 +281,17 @@ class PhaseService:
         self.records.phase(run_id, record)
         if gate.passed:
             self.runtime.provenance.record_phase_artifact(run_id, artifact)
+            downstream = self.graph.downstream(artifact.phase, transitive=False)
+            ledger.record(
+                run_id,
+                DecisionPayload(
+                    kind="handoff",
+                    reason=f"gate of {artifact.phase} passed ({gate.score:.2f} >= {gate.threshold:.2f}); "
+                    f"{', '.join(downstream) or 'no phase'} may start",
+                    phase=artifact.phase,
+                    detail={"attempts": gate.attempts, "downstream": downstream},
+                ),
+            )
         else:
             self.store.save_artifact(
                 run_id, artifact, render_artifact(artifact), name=f"{artifact.phase}.failed"

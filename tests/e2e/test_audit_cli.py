@@ -137,3 +137,33 @@ def test_events_follow_receives_another_process_events_over_redis(
     )
     assert follower.returncode == 0, err
     assert lines == ["phase.started", "phase.complete", "phase.started", "phase.complete", "run.complete"]
+
+
+def test_a_full_run_writes_every_entry_type_as_it_runs() -> None:
+    """Tasks with model, tokens, cost, latency and request hash; gates; orchestrator decisions; artifacts
+    with their hash; costs; signed heads: all in the ledger of a plain `ideamine run`."""
+    import cli_runs
+
+    from ideamine_core.ledger import Ledger
+    from ideamine_core.storage.database import Database
+
+    run = cli_runs.full_run()
+    ledger = Ledger(Database(f"sqlite:///{run.home / 'ideamine.db'}"))
+    entries = ledger.entries(run.run_id)
+    by_type: dict[str, list[dict]] = {}
+    for entry in entries:
+        by_type.setdefault(entry.type, []).append(entry.data)
+    assert {"task", "gate", "decision", "artifact", "cost", "signature"} <= set(by_type)
+    model_tasks = [t for t in by_type["task"] if t["provider"] == "offline"]
+    assert model_tasks and all(t["status"] == "succeeded" for t in by_type["task"])
+    for task in model_tasks:
+        assert task["model"] and task["tokens_in"] > 0 and task["cost_usd"] is not None
+        assert task["latency_ms"] >= 0 and task["request_hash"].startswith("sha256:")
+    assert len(by_type["gate"]) == 13 and all(g["passed"] for g in by_type["gate"])
+    kinds = [d["kind"] for d in by_type["decision"]]
+    assert kinds.count("dispatch") == 13 and kinds.count("handoff") == 13
+    handoff = next(d for d in by_type["decision"] if d["kind"] == "handoff" and d["phase"] == "build")
+    assert handoff["detail"]["downstream"] == ["aesthetic", "security", "story_loop"]
+    assert all(a["content_hash"].startswith("sha256:") for a in by_type["artifact"])
+    assert len(by_type["cost"]) == len(model_tasks)
+    assert ledger.verify(run.run_id).ok

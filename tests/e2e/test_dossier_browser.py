@@ -60,6 +60,7 @@ def real_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Path]
     chromium_binary()  # no browser: skip (or fail under CI) before spending time on a run
     home = tmp_path_factory.mktemp("browser") / "home"
     run = ideamine(home, "run", IDEA, "-u", "remote teams", "-c", "mobile-first", "--executor", "in_process")
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     (record,) = RunStore(home / "runs").list_runs()
     made = ideamine(home, "dossier", record.run_id, "--format", "html")
     assert made.returncode == 0, run.stdout[-2000:] + made.stderr

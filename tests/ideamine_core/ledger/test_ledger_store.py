@@ -169,3 +169,17 @@ def test_triggers_refuse_update_and_delete_even_for_the_owner(db: Database, stat
         with db.write_once() as conn:
             conn.exec_driver_sql(statement)
     assert count(db, "r") == 1
+
+
+def test_the_truncate_trigger_refuses_the_owner_on_postgresql(pg_url: str) -> None:
+    # the owner holds every privilege, so only the trigger can be what refuses it
+    db = Database(pg_url)
+    db.setup()
+    try:
+        Ledger(db, signer=None).record("r", task("A"))
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"):
+            with db.write_once() as conn:
+                conn.exec_driver_sql("TRUNCATE ledger")
+        assert count(db, "r") == 1
+    finally:
+        db.dispose()
