@@ -3,13 +3,16 @@
 A `FakeLLMServer` binds 127.0.0.1 on an ephemeral port, records and counts every request (with its
 arrival time and the tokens it billed), and answers each one from a script of `Reply`s (then from its
 responder): a tool call carrying the output (or any raw argument text, malformed JSON included), plain
-text, an HTTP error with headers, a raw body, a delay, or a dropped connection. Usage fields are
+text, an HTTP error with headers, a raw body, a delay, or a dropped connection. A request whose client
+gave up during its delay (its timeout) is marked `abandoned` and gets no answer. Usage fields are
 derived from the request and reply sizes, so token counts are deterministic.
 """
 
 from __future__ import annotations
 
 import json
+import select
+import socket
 import threading
 import time
 from collections import deque
@@ -49,6 +52,8 @@ class Received:
     """When it arrived (time.monotonic)."""
     usage: tuple[int, int] | None = None
     """(input, output) tokens billed in the answer's usage fields; None for an error or raw body."""
+    abandoned: bool = False
+    """The client closed the connection before the answer was sent (it gave up first: its timeout)."""
 
 
 Responder = Callable[[dict[str, Any]], Reply]
@@ -238,6 +243,10 @@ def _handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
             kind = "application/json"
             if reply.delay:
                 time.sleep(reply.delay)
+                if self._client_gone():
+                    received.abandoned = True
+                    self.close_connection = True
+                    return
             if reply.drop:
                 self.close_connection = True
                 return
@@ -260,13 +269,25 @@ def _handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
                     data, kind = _anthropic_events(answer), "text/event-stream"
                 else:
                     data = json.dumps(answer).encode()
-            self.send_response(reply.status)
-            self.send_header("content-type", kind)
-            self.send_header("content-length", str(len(data)))
-            for key, value in reply.headers.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(reply.status)
+                self.send_header("content-type", kind)
+                self.send_header("content-length", str(len(data)))
+                for key, value in reply.headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up (its timeout, a delay)
+                received.abandoned = True
+                self.close_connection = True
+
+        def _client_gone(self) -> bool:
+            """True when the client closed the connection (a readable socket with nothing to read)."""
+            try:
+                readable, _, _ = select.select([self.connection], [], [], 0)
+                return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+            except OSError:
+                return True
 
         def log_message(self, *args: object) -> None:
             pass

@@ -1,9 +1,10 @@
 """Agents on an OpenAI-compatible server, over real HTTP to a local fake (127.0.0.1, ephemeral port).
 
 Checks the whole call path: tokens and cost recorded; malformed output repaired by re-asking with the
-error; 429 + Retry-After waited out; a 500 falls back to the next model; a repeated request served from
-the cache with zero requests; replay with the server stopped; the API key found nowhere; clear typed
-errors for an unreachable server, a 401, a context overflow and output that never validates.
+error; 429 + Retry-After waited out; a 500, a timeout or a rate limit that outlasts its retries falls
+back to the next model; a repeated request served from the cache with zero requests; replay with the
+server stopped; the API key found nowhere; clear typed errors for an unreachable server, a 401, a
+context overflow and output that never validates.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ideamine_core.errors import (
     ModelOutputInvalidError,
     ModelUnavailableError,
     ReplayMissError,
+    RetryClass,
 )
 from ideamine_core.providers import pricing
 from ideamine_core.providers.cache import CacheMode, ResponseCache
@@ -194,6 +196,55 @@ def test_a_500_on_the_first_model_falls_back_to_the_second(
     assert result.call is not None
     (step,) = result.call.fallback_steps
     assert step.model == MODEL and step.retry_class == "transient" and "HTTP 500" in step.error
+
+
+def test_a_timeout_on_the_first_model_falls_back_to_the_second(
+    server: FakeLLMServer, sqlite_db: Database
+) -> None:
+    timeout, slow = 0.3, 2.0  # CallerConfig.request_timeout: seconds per upstream attempt
+
+    def by_model(body: dict[str, Any]) -> Reply:
+        return Reply(output=GOOD, delay=slow) if body["model"] == "gpt-4.1-mini" else Reply(output=GOOD)
+
+    server.responder = by_model
+    caller = _caller(server, sqlite_db, models=(MODEL, "openai:gpt-4.1-nano"), request_timeout=timeout)
+    started = time.perf_counter()
+    result = run_agent(SPEC, CTX, caller)
+    seconds = time.perf_counter() - started
+    tries = FAST.attempts_for(RetryClass.TRANSIENT)  # a timeout is transient: retried, then left
+    received = list(server.received)
+    assert [r.body["model"] for r in received] == ["gpt-4.1-mini"] * tries + ["gpt-4.1-nano"]
+    assert result.output == GOOD and result.provenance.model == "gpt-4.1-nano"
+    gaps = [b.at - a.at for a, b in zip(received, received[1:], strict=False)]
+    assert all(gap < slow / 2 for gap in gaps)  # each slow attempt was given up long before its answer
+    time.sleep(max(0.0, received[tries - 1].at + slow + 0.3 - time.monotonic()))  # the slow answers came due
+    assert [r.abandoned for r in received] == [True] * tries + [False]  # and found their client gone
+    assert result.call is not None and result.call.retries == tries - 1
+    (step,) = result.call.fallback_steps
+    assert step.model == MODEL and step.retry_class == "transient"
+    assert "did not answer" in step.error and "timed out" in step.error.lower()
+    print(f"timeout {timeout} s: {tries} attempts on {MODEL}, then gpt-4.1-nano, in {seconds:.2f} s")
+
+
+def test_a_rate_limit_that_outlasts_its_retries_falls_back_to_the_second_model(
+    server: FakeLLMServer, sqlite_db: Database
+) -> None:
+    def by_model(body: dict[str, Any]) -> Reply:
+        if body["model"] == "gpt-4.1-mini":
+            return Reply(status=429, headers={"Retry-After": "0"})
+        return Reply(output=GOOD)
+
+    server.responder = by_model
+    caller = _caller(server, sqlite_db, models=(MODEL, "openai:gpt-4.1-nano"))
+    result = run_agent(SPEC, CTX, caller)
+    tries = FAST.attempts_for(RetryClass.RATE_LIMIT)
+    assert tries != FAST.attempts_for(RetryClass.TRANSIENT)  # so the count below tells the classes apart
+    assert [r.body["model"] for r in server.received] == ["gpt-4.1-mini"] * tries + ["gpt-4.1-nano"]
+    assert result.output == GOOD and result.provenance.model == "gpt-4.1-nano"
+    assert result.call is not None and result.call.retries == tries - 1
+    (step,) = result.call.fallback_steps
+    assert step.model == MODEL and step.retry_class == "rate_limit" and "HTTP 429" in step.error
+    assert [row.model for row in _cache_rows(sqlite_db)] == ["gpt-4.1-nano"]  # the 429s are never cached
 
 
 def test_the_same_request_twice_makes_zero_requests_the_second_time(
