@@ -9,7 +9,7 @@ from typing import Any
 import dagster as dg
 
 from ideamine_core.domain.agent import AgentContext
-from ideamine_core.domain.artifact import AgentResult
+from ideamine_core.domain.artifact import AgentResult, score_verdict
 from ideamine_core.domain.phase import PhaseConfig
 from ideamine_core.errors import IdeaMineError, RetryClass
 from ideamine_core.providers.accounting import usage_by_agent
@@ -197,8 +197,8 @@ def gate_op(config: PhaseConfig) -> dg.OpDefinition:
             waiting = " — escalated: waiting for a person (waive or change the config, then resume)"
             raise dg.Failure(
                 redacted(
-                    f"gate of phase {config.phase} failed after {gate.attempts} attempt(s): score "
-                    f"{gate.score:.2f} < {gate.threshold:.2f} ({reasons[:2000]})"
+                    f"gate of phase {config.phase} failed after {gate.attempts} attempt(s): "
+                    f"{score_verdict(gate.score, gate.threshold)} ({reasons[:2000]})"
                     + (waiting if gate.escalate else "")
                 ),
                 allow_retries=False,

@@ -129,6 +129,14 @@ class GateResult(BaseModel):
     escalate: bool = Field(default=False, description="Failed after the last attempt: a person must look.")
 
 
+def score_verdict(score: float, threshold: float) -> str:
+    """A failed gate's score against its threshold, in words that stay true when the mean score reaches
+    the threshold but a guard (a coverage floor, a hard blocker) failed, which fails the gate too."""
+    if score < threshold:
+        return f"score {score:.2f} < threshold {threshold:.2f}"
+    return f"score {score:.2f} ≥ threshold {threshold:.2f}, but a guard failed"
+
+
 class EvidencePack(BaseModel):
     """What a gate judged in one phase attempt: artifact hashes, the gate result and metrics."""
 

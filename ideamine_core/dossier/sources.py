@@ -8,7 +8,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ideamine_core.agents.registry import PHASES
-from ideamine_core.domain.artifact import EvidencePack, PhaseArtifact
+from ideamine_core.domain.artifact import EvidencePack, PhaseArtifact, score_verdict
 from ideamine_core.errors import StorageError
 from ideamine_core.storage.run_store import PhaseRecord, RunRecord, RunStore
 
@@ -127,7 +127,7 @@ class Sources:
 def _score(record: PhaseRecord) -> str:
     if record.gate_score is None or record.threshold is None:
         return "no score recorded"
-    return f"score {record.gate_score:.2f} < threshold {record.threshold:.2f}"
+    return score_verdict(record.gate_score, record.threshold)
 
 
 def _detail(record: PhaseRecord) -> str:

@@ -125,8 +125,13 @@ def test_malformed_phase_yaml_is_refused_naming_file_and_field(
 ) -> None:
     path = config_dir / file
     path.write_text(yaml.safe_dump(edit(yaml.safe_load(path.read_text()))))
-    proc = ideamine(tmp_path / "home", "run", IDEA, config_dir=config_dir)
+    home = tmp_path / "home"
+    proc = ideamine(home, "run", IDEA, config_dir=config_dir)
     assert_clean_error(proc, *needles, "Fix")
+    # refused before anything is written: no run folder, no database, no Dagster instance or partition,
+    # so a later run with the fixed config starts exactly like one on a fresh home (test_partial_run)
+    assert not (home / "runs").exists() or not any((home / "runs").iterdir())
+    assert not (home / "ideamine.db").exists() and not (home / "dagster").exists()
 
 
 def test_yaml_syntax_error_is_refused(tmp_path: Path, config_dir: Path) -> None:
