@@ -264,6 +264,16 @@ class BudgetExceededError(IdeaMineError):
             "then `ideamine resume RUN`",
         )
         self.budget, self.limit, self.used, self.phase, self.requested = budget, limit, used, phase, requested
+        self.model: str | None = None
+        """The model ('provider:model') whose call was refused, when the fallback ladder saw it."""
+        self.ladder_exhausted = False
+        """True when the ladder had no later model to degrade to (set by the fallback ladder)."""
+
+    @property
+    def refused_before_call(self) -> bool:
+        """True when a call was refused before it was made because its estimate would not fit (a
+        cheaper model's smaller estimate may), not because a budget is already spent."""
+        return self.requested > 0
 
 
 # --- the code workspace, the sandbox and the scanners ---------------------------------------------

@@ -31,7 +31,7 @@ from ideamine_core.domain.phase import PhaseConfig
 from ideamine_core.errors import IdeaMineError, LeaseHeldError, StaleFencingTokenError, TaskTakenOverError
 from ideamine_core.ledger import DecisionPayload, TaskPayload
 from ideamine_core.ledger.payloads import CostPayload, cost_payloads
-from ideamine_core.providers.base import CallRecord, Provider
+from ideamine_core.providers.base import CallRecord, FallbackStep, Provider
 from ideamine_core.resilience.crash import crash_point
 from ideamine_core.resilience.heartbeat_thread import HeartbeatThread, worker_id
 from ideamine_core.resilience.leases import Lease
@@ -301,9 +301,13 @@ class TaskRunner:
             log.warning("task %s: failure not recorded: %s", task_id_of(ctx), write_error.explain())
 
     def _record_fallbacks(self, ctx: AgentContext, call: CallRecord, key: str, fence: Fence | None) -> None:
-        """One ledger `decision` of kind `fallback` per ladder step the call took (idempotent by `key`)."""
+        """One ledger `decision` per ladder step the call took (idempotent by `key`): of kind `fallback`
+        for a failing model, `degrade_model` (with a `budget.exhausted` event) for a budget refusal."""
         models = [step.model for step in call.fallback_steps] + [call.model_id]
         for index, step in enumerate(call.fallback_steps):
+            if step.budget is not None:
+                self._record_degrade(ctx, step, models[index + 1], f"degrade:{key}:{index}", fence)
+                continue
             payload = DecisionPayload(
                 kind="fallback",
                 reason=f"{step.model} failed ({step.retry_class.value}): {step.error}"[:500],
@@ -319,6 +323,31 @@ class TaskRunner:
             self.runtime.ledger.record(
                 ctx.run_id, payload, key=f"fallback:{key}:{index}", task_id=task_id_of(ctx), fence=fence
             )
+
+    def _record_degrade(
+        self, ctx: AgentContext, step: FallbackStep, to_model: str, key: str, fence: Fence | None
+    ) -> None:
+        """A budget refused `step.model`'s call before it was made, so the call moved down to `to_model`:
+        a ledger `decision` naming the budget and a `budget.exhausted` event (strategy degrade_model)."""
+        reason = f"budget `{step.budget}` too tight for {step.model}; degraded to {to_model} ({step.error})"
+        plan = {"from_model": step.model, "to_model": to_model, "budget": step.budget}
+        detail = plan | {"requested": step.requested, "iteration": ctx.iteration}
+        payload = DecisionPayload(
+            kind="degrade_model", reason=reason[:500], phase=ctx.phase, agent=ctx.agent, detail=detail
+        )
+        self.runtime.ledger.record(ctx.run_id, payload, key=key, task_id=task_id_of(ctx), fence=fence)
+        evidence = {"budget": step.budget, "requested": step.requested, "model": step.model}
+        self.runtime.emit(
+            "budget.exhausted",
+            ctx.run_id,
+            ctx.phase,
+            task_id=task_id_of(ctx),
+            agent=ctx.agent,
+            reason=reason[:500],
+            strategy="degrade_model",
+            evidence=evidence,
+            plan=plan,
+        )
 
     def _record_rejections(self, ctx: AgentContext, record: ToolRecord) -> None:
         for item in [*record.rejected, *({"path": s, "rule": "injection_signal"} for s in record.signals)]:

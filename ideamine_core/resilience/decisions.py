@@ -148,6 +148,8 @@ def failure_from_error(
     common: dict[str, Any] = dict(run_id=run_id, phase=phase, task_id=task_id, detail=detail, count=count)
     if isinstance(exc, BudgetExceededError):
         evidence = {"budget": exc.budget, "limit": exc.limit, "used": exc.used, "requested": exc.requested}
+        if exc.model is not None:  # refused on the model ladder: which model, and whether any was left
+            evidence |= {"model": exc.model, "ladder_exhausted": exc.ladder_exhausted}
         return Failure(mode=FailureMode.BUDGET_EXHAUSTED, evidence=evidence, **common)
     if isinstance(exc, ContextLengthExceededError):
         return Failure(mode=FailureMode.CONTEXT_TOO_LONG, evidence=_model_evidence(exc), **common)

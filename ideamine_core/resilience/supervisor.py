@@ -286,7 +286,9 @@ class Supervisor:
 
     def _budget(self, failure: Failure, ctx: UnstickContext) -> tuple[Strategy, str, dict[str, Any]]:
         refused_before_call = bool(failure.evidence.get("requested"))
-        cheaper = next_model(ctx.ladder, ctx.model) if refused_before_call else None
+        # the model caller degrades down the ladder itself; a refusal it raised means none was left
+        degradable = refused_before_call and not failure.evidence.get("ladder_exhausted")
+        cheaper = next_model(ctx.ladder, ctx.model) if degradable else None
         if cheaper is not None:
             plan = {"from_model": ctx.model, "to_model": cheaper, "budget": failure.evidence.get("budget")}
             return (

@@ -172,6 +172,8 @@ def budget_report(evidence: dict[str, Any], phase: str | None) -> str:
     budget, limit, used = evidence.get("budget"), evidence.get("limit"), evidence.get("used")
     need = evidence.get("requested") or 0
     more = f"; the next call needed about {need:g} more" if need else ""
+    if evidence.get("ladder_exhausted") and need:
+        more += f" on {evidence.get('model')}, the last model of its ladder"
     return (
         f"phase {phase} stopped: budget `{budget}` exhausted (used {used:g} of {limit:g}{more}). "
         f"Raise `budgets.{budget}` in {phase}.yaml or configure a cheaper model, then `ideamine resume RUN`."

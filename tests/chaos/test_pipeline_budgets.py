@@ -1,18 +1,22 @@
-"""RELIABILITY 25 on the pipeline: a phase whose budget is capped stops with a report naming it.
+"""RELIABILITY 25 on the pipeline: a phase whose budget is capped stops with a report naming it, or
+degrades to a cheaper model of its ladder when that one fits.
 
 Intake runs on `openai:gpt-4.1-mini` against a local fake server that counts the tokens it bills. An
-uncapped run gives each call's tokens and cost; then intake's config copy caps `tokens` (or
-`cost_usd`) between the first call and the first two (from a probe run refused before its first
-call, whose reservation it reports). Expected: the run stops at intake, a ledger `decision` and a
-`budget.exhausted` event name the budget, usage overshoots the cap by at most one call, and the ledger's
-`cost` entries add up exactly to what the server billed. With a cheaper model after the phase's first
-model in its ladder (the probe run), the supervisor's decision is `degrade_model` instead of `stop`.
+uncapped run gives each call's tokens and cost; a probe run with a tiny cap and the ladder
+`[gpt-4.1-mini, gpt-4.1-nano]` is refused before its first call on both models (it degrades, then
+stops) and reports the first model's reservation. Then intake's config copy caps `tokens` (or
+`cost_usd`) between the first call and the first two. Expected: the run stops at intake, a ledger
+`decision` and a `budget.exhausted` event name the budget, usage overshoots the cap by at most one
+call, and the ledger's `cost` entries add up exactly to what the server billed. With the same
+`cost_usd` cap and the ladder, the calls the expensive model no longer fits move down to the cheaper
+one (each step a ledger `degrade_model` decision naming the budget) and the phase completes.
 """
 
 from __future__ import annotations
 
 import shutil
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -101,6 +105,32 @@ def _amount(budget: str, cost: dict[str, Any]) -> float:
     return cost["tokens_in"] + cost["tokens_out"] if budget == "tokens" else cost["cost_usd"]
 
 
+def _degrades(settings: Settings, run_id: str) -> list[dict[str, Any]]:
+    """The ledger's `degrade_model` decisions: a budget too tight for a model, the call moved down."""
+    entries = Runtime.of(settings).ledger.entries(run_id)
+    return [e.data for e in entries if e.type == "decision" and e.data.get("kind") == "degrade_model"]
+
+
+CHEAPER = "openai:gpt-4.1-nano"
+LADDER = [pc.MODEL, CHEAPER]
+
+
+def _probe(
+    settings: Settings, server: BillingServer, instance: dg.DagsterInstance, budget: str, name: str
+) -> tuple[bool, dict[str, Any], list[dict[str, Any]]]:
+    """Intake with a tiny cap and the ladder: no model fits, so it degrades once, then stops before any
+    request. (success, the stop decision, the degrade decisions; the first carries the first model's
+    reservation for the first call)."""
+    tiny = 1 if budget == "tokens" else 1e-9
+    before = server.count
+    probe_settings, probe_id, probe = _run(
+        settings, server, instance, name, **{budget: tiny, "models": LADDER}
+    )
+    stop, _ = _decision(probe_settings, probe_id)
+    assert server.count == before, "a refused call was sent"
+    return probe.success, stop, _degrades(probe_settings, probe_id)
+
+
 @pytest.mark.parametrize("budget", ["tokens", "cost_usd"])
 def test_a_capped_phase_stops_naming_the_budget(
     settings: Settings, server: BillingServer, instance: dg.DagsterInstance, budget: str
@@ -108,13 +138,9 @@ def test_a_capped_phase_stops_naming_the_budget(
     free_settings, free_id, free = _run(settings, server, instance, "free")
     assert free.success
     calls = [_amount(budget, c) for c in _costs(free_settings, free_id)]
-    tiny = 1 if budget == "tokens" else 1e-9
-    ladder = [pc.MODEL, "openai:gpt-4.1-nano"]  # a cheaper model after the first: degrade, not stop
-    probe_settings, probe_id, probe = _run(
-        settings, server, instance, "probe", **{budget: tiny, "models": ladder}
-    )
-    degrade, _ = _decision(probe_settings, probe_id)
-    requested = degrade["evidence"]["requested"]  # the first call's pre-call reservation
+    # a cheaper model after the first, but a cap that no model fits: degrade once, then stop
+    probe_ok, probe_stop, probe_degrades = _probe(settings, server, instance, budget, "probe")
+    requested = probe_degrades[0]["detail"]["requested"]  # the first call's pre-call reservation
     cap = requested + calls[0] / 2
     cap = int(cap) if budget == "tokens" else cap
     billed_before = server.billed
@@ -128,12 +154,60 @@ def test_a_capped_phase_stops_naming_the_budget(
     print(
         f"\nRELIABILITY 25 ({budget}): cap={cap:g} used={used:g} overshoot={max(0.0, used - cap):g} "
         f"one_call_max={max(calls):g} calls_before_stop={len(costs)} strategy={stop['strategy']} "
-        f"probe_strategy={degrade['strategy']} ledger_tokens={ledger_tokens} server_billed={billed} "
+        f"probe_strategy={probe_stop['strategy']} ledger_tokens={ledger_tokens} server_billed={billed} "
         f"report={stop['reason'][:100]!r}"
     )
-    assert not probe.success and degrade["strategy"] == "degrade_model"
+    assert not probe_ok and probe_stop["strategy"] == "stop" and f"`{budget}`" in probe_stop["reason"]
+    assert [(d["detail"]["from_model"], d["detail"]["to_model"]) for d in probe_degrades] == [
+        (pc.MODEL, CHEAPER)
+    ]
+    assert probe_stop["evidence"]["ladder_exhausted"] and probe_stop["evidence"]["model"] == CHEAPER
     assert not result.success and stop["strategy"] == "stop" and len(costs) >= 1
     assert RunStore(capped.runs_dir).load_phase(run_id, "intake").status == "error"
     assert f"`{budget}`" in stop["reason"] and events[0]["evidence"]["budget"] == budget
     assert used - cap <= max(calls)
     assert ledger_tokens == billed
+
+
+def test_a_cost_cap_the_first_model_no_longer_fits_degrades_to_the_cheaper_one_and_completes(
+    settings: Settings, server: BillingServer, instance: dg.DagsterInstance
+) -> None:
+    free_settings, free_id, free = _run(settings, server, instance, "free")
+    assert free.success
+    calls = [c["cost_usd"] for c in _costs(free_settings, free_id)]
+    _, _, probe_degrades = _probe(settings, server, instance, "cost_usd", "probe")
+    # the first call on the expensive model fits; after it, that model's reservation no longer does,
+    # the cheaper model's (about a quarter of it) still does
+    cap = probe_degrades[0]["detail"]["requested"] + calls[0] / 2
+    start = server.count
+
+    done, run_id, result = _run(settings, server, instance, "degrade", cost_usd=cap, models=LADDER)
+    models = [r.body["model"] for r in server.received[start:]]
+    degrades = _degrades(done, run_id)
+    entries = Runtime.of(done).ledger.entries(run_id)
+    tasks = [e.data for e in entries if e.type == "task" and e.data["status"] == "succeeded"]
+    stops = [e.data for e in entries if e.type == "decision" and e.data.get("mode") == "budget_exhausted"]
+    events = [
+        e.data for e in RunStore(done.runs_dir).event_log(run_id).read() if e.type == "budget.exhausted"
+    ]
+    used = sum(c["cost_usd"] for c in _costs(done, run_id))
+    print(
+        f"\nRELIABILITY 25 (cost_usd, degrade): cap={cap:g} used={used:g} one_call_max={max(calls):g} "
+        f"requests={dict(Counter(models))} degrades={len(degrades)} "
+        f"answered_by={[(t['agent'], t['model']) for t in tasks]} reason={degrades[0]['reason'][:90]!r}"
+    )
+    assert result.success and RunStore(done.runs_dir).load_phase(run_id, "intake").status == "passed"
+    # Classifier on the expensive model; after the first degrade only the cheaper one is asked
+    assert models == ["gpt-4.1-mini", "gpt-4.1-nano", "gpt-4.1-nano"]
+    assert [(t["agent"], t["model"]) for t in tasks] == [
+        ("Classifier", "gpt-4.1-mini"),
+        ("Expander", "gpt-4.1-nano"),
+        ("Validator", "gpt-4.1-nano"),
+    ]
+    assert [d["agent"] for d in degrades] == ["Expander", "Validator"] and not stops
+    for degrade in degrades:
+        detail = degrade["detail"]
+        assert (detail["from_model"], detail["to_model"], detail["budget"]) == (pc.MODEL, CHEAPER, "cost_usd")
+        assert "budget `cost_usd`" in degrade["reason"] and detail["requested"] > cap - used
+    assert [(e["strategy"], e["evidence"]["budget"]) for e in events] == [("degrade_model", "cost_usd")] * 2
+    assert used <= cap + max(calls)

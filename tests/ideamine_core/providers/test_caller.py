@@ -110,6 +110,37 @@ def test_a_refusing_guard_moves_the_ladder_on_without_a_request(allow_local_mode
     assert step.model == "openai:gpt-4.1-mini" and "circuit breaker is open" in step.error
 
 
+def test_a_budget_refusing_the_first_model_before_the_call_degrades_to_the_next(
+    allow_local_model_requests: None,
+) -> None:
+    estimates: list[CallEstimate] = []
+    records: list[CallRecord] = []
+
+    def cost_cap(estimate: CallEstimate) -> None:  # a budget meter with `cost_usd: 0.001` left
+        estimates.append(estimate)
+        if (estimate.cost_usd or 0.0) > 0.001:
+            raise BudgetExceededError(
+                "cost_usd", 0.001, 0.0, phase="intake", requested=estimate.cost_usd or 0
+            )
+
+    config = CallerConfig(models=("openai:gpt-4.1-mini", "offline"), openai_base_url=CLOSED_PORT_URL)
+    caller = ModelCaller(config, before_call=cost_cap, after_call=records.append, cache=None)
+    call = caller.call(get_agent("Classifier"), _ctx())
+    assert call.model.is_offline and records == [call.record]
+    assert [(e.provider, e.model) for e in estimates] == [
+        ("openai", "gpt-4.1-mini"),
+        ("offline", "offline-rules"),
+    ]
+    (step,) = call.record.fallback_steps
+    assert (step.model, step.budget, step.requested) == (
+        "openai:gpt-4.1-mini",
+        "cost_usd",
+        estimates[0].cost_usd,
+    )
+    # refused before it was sent: no request to the closed port, no retry, only the offline request
+    assert call.record.retries == 0 and [r.provider for r in call.record.requests] == ["offline"]
+
+
 def test_output_that_never_validates_ends_with_the_raw_output() -> None:
     records: list[CallRecord] = []
     caller = ModelCaller(offline=BrokenOutput(), after_call=records.append)

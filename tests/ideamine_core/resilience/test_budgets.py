@@ -8,6 +8,7 @@ nothing; a settled call counts once however often it is recorded. It plugs into 
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 
@@ -15,8 +16,10 @@ import pytest
 
 from ideamine_core.domain.phase import Budgets
 from ideamine_core.errors import BudgetExceededError
+from ideamine_core.providers import pricing
 from ideamine_core.providers.base import CallEstimate, CallRecord, RequestRecord
 from ideamine_core.resilience.budgets import BudgetMeter
+from ideamine_core.resilience.fallback_ladder import walk_ladder
 from ideamine_core.storage.database import Database
 
 MAX_OUT = 400
@@ -169,3 +172,47 @@ def test_overlapping_wall_segments_count_once(db: Database) -> None:
     tool = a.record_tool("pytest-run-1", 90.0)
     assert tool.tools_minutes == pytest.approx(1.5)
     assert a.record_tool("pytest-run-1", 90.0).tools_minutes == pytest.approx(1.5)  # idempotent
+
+
+LADDER = ["openai:gpt-4.1-mini", "openai:gpt-4.1-nano"]  # the second is about four times cheaper
+
+
+def _ladder_estimate(model: str, tokens_in: int = 1000) -> CallEstimate:
+    provider, name = model.split(":")
+    return CallEstimate(
+        run_id="r", phase="intake", agent="Classifier", provider=provider, model=name,
+        request_hash=f"call-1:{model}", input_tokens=tokens_in, max_output_tokens=4096,
+        cost_usd=pricing.cost_usd(provider, name, tokens_in, 4096),
+    )  # fmt: skip
+
+
+def _reserving(meter: BudgetMeter):  # type: ignore[no-untyped-def]
+    async def attempt(model: str) -> str:
+        meter.before_call(_ladder_estimate(model))  # what GovernedModel does before sending
+        return model
+
+    return attempt
+
+
+def test_a_cost_cap_too_tight_for_the_first_model_degrades_to_a_cheaper_one_that_fits(db: Database) -> None:
+    mini, nano = (_ladder_estimate(m).cost_usd or 0.0 for m in LADDER)
+    cap = (mini + nano) / 2  # the first model's reservation does not fit, the second's does
+    meter = BudgetMeter(db, run_id="r", phase="intake", budgets=Budgets(cost_usd=cap))
+    answer, steps = asyncio.run(walk_ladder(LADDER, _reserving(meter)))
+    assert answer == "openai:gpt-4.1-nano"
+    (step,) = steps
+    assert (step.model, step.budget) == ("openai:gpt-4.1-mini", "cost_usd")
+    assert step.requested == pytest.approx(mini) and "budget `cost_usd`" in step.error
+    # the refused model reserved nothing; the cheaper one reserved its own estimate
+    assert meter.usage().cost_usd == pytest.approx(nano)
+
+
+def test_a_cost_cap_no_model_fits_stops_after_trying_each(db: Database) -> None:
+    nano = _ladder_estimate(LADDER[1]).cost_usd or 0.0
+    meter = BudgetMeter(db, run_id="r", phase="intake", budgets=Budgets(cost_usd=nano / 2))
+    with pytest.raises(BudgetExceededError) as info:
+        asyncio.run(walk_ladder(LADDER, _reserving(meter)))
+    error = info.value
+    assert (error.budget, error.model, error.ladder_exhausted) == ("cost_usd", LADDER[1], True)
+    assert error.requested == pytest.approx(nano) and meter.usage().cost_usd == 0.0
+    assert [s.model for s in error.fallback_steps] == [LADDER[0]]  # type: ignore[attr-defined]

@@ -84,3 +84,40 @@ def test_fallback_on_is_configurable_and_an_empty_ladder_is_an_error() -> None:
     assert tried == ["a:1"]
     with pytest.raises(LadderExhaustedError):
         asyncio.run(walk_ladder([], attempt))
+
+
+def _refused(budget: str, requested: float) -> BudgetExceededError:
+    return BudgetExceededError(budget, 0.01, 0.0, phase="intake", requested=requested)
+
+
+def test_a_budget_refusing_a_call_before_it_is_made_degrades_to_the_next_model() -> None:
+    refusal = _refused("cost_usd", 0.0066)  # the first model's estimate does not fit; the next one's does
+    attempt, tried = _scripted({"a:big": refusal, "a:small": "answer"})
+    answer, steps = asyncio.run(walk_ladder(["a:big", "a:small"], attempt))
+    assert answer == "answer" and tried == ["a:big", "a:small"]
+    (step,) = steps
+    assert (step.model, step.budget, step.requested) == ("a:big", "cost_usd", 0.0066)
+    assert step.retry_class is RetryClass.FATAL and "budget `cost_usd`" in step.error
+
+
+def test_when_no_later_model_fits_the_refusal_says_so_with_every_step() -> None:
+    attempt, tried = _scripted(
+        {"a:big": _refused("cost_usd", 0.0066), "a:small": _refused("cost_usd", 0.0017)}
+    )
+    with pytest.raises(BudgetExceededError) as info:
+        asyncio.run(walk_ladder(["a:big", "a:small"], attempt))
+    error = info.value
+    assert tried == ["a:big", "a:small"] and (error.model, error.ladder_exhausted) == ("a:small", True)
+    assert [(s.model, s.budget) for s in error.fallback_steps] == [("a:big", "cost_usd")]  # type: ignore[attr-defined]
+
+
+def test_a_spent_budget_or_degrading_switched_off_stops_at_the_first_model() -> None:
+    spent = BudgetExceededError("wallclock_minutes", 1.0, 1.0, phase="intake")  # no estimate: nothing fits
+    attempt, tried = _scripted({"a:big": spent, "a:small": "answer"})
+    with pytest.raises(BudgetExceededError) as info:
+        asyncio.run(walk_ladder(["a:big", "a:small"], attempt))
+    assert tried == ["a:big"] and (info.value.model, info.value.ladder_exhausted) == ("a:big", False)
+    attempt, tried = _scripted({"a:big": _refused("tokens", 5000), "a:small": "answer"})
+    with pytest.raises(BudgetExceededError):
+        asyncio.run(walk_ladder(["a:big", "a:small"], attempt, degrade_on_budget=False))
+    assert tried == ["a:big"]

@@ -269,6 +269,19 @@ def test_an_exhausted_budget_without_a_cheaper_model_stops_with_a_report(
     assert [e for e, _ in decision.events()] == ["budget.exhausted"]
 
 
+def test_a_refusal_on_the_last_rung_of_the_ladder_stops_even_with_a_cheaper_model_configured(
+    store: DatabaseHeartbeatStore,
+) -> None:
+    # the model caller already degraded down the ladder: nothing is left to degrade to
+    exc = BudgetExceededError("cost_usd", 0.001, 0.0, phase="prd", requested=0.0017)
+    exc.model, exc.ladder_exhausted = "openai:gpt-4.1-mini", True
+    failure = failure_from_error(exc, run_id="r", phase="prd")
+    assert failure is not None and failure.evidence["ladder_exhausted"] is True
+    decision = Supervisor(store).decide(failure, UnstickContext(model="openai:gpt-4.1", ladder=CTX.ladder))
+    assert decision.strategy is Strategy.STOP and decision.plan["budget"] == "cost_usd"
+    assert "on openai:gpt-4.1-mini, the last model of its ladder" in decision.plan["report"]
+
+
 def test_decide_is_idempotent_per_failure_count(db: Database, store: DatabaseHeartbeatStore) -> None:
     emit = Recorder()
     sup = Supervisor(store, emit=emit)
