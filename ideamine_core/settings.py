@@ -23,6 +23,13 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
         ) from None
 
 
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _number(env, name, default)
+    if value <= 0:
+        raise UserInputError(f"{name}={value:g} must be more than 0", fix=f"set {name} to e.g. {default:g}")
+    return value
+
+
 def _default_config_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "phase_configs"
 
@@ -52,11 +59,17 @@ class Settings(BaseModel):
     retention_days: float = Field(
         default=30, ge=0, description="Events, checkpoints and metrics older than this are cleaned up."
     )
+    model_timeout_seconds: float = Field(
+        default=300,
+        gt=0,
+        description="Seconds a model server has to answer one request before it is retried.",
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read IDEAMINE_HOME, IDEAMINE_CONFIG_DIR, IDEAMINE_MODEL, IDEAMINE_MODEL_BASE_URL,
-        DATABASE_URL, REDIS_URL and IDEAMINE_RETENTION_DAYS, with embedded defaults."""
+        DATABASE_URL, REDIS_URL, IDEAMINE_RETENTION_DAYS and IDEAMINE_MODEL_TIMEOUT, with embedded
+        defaults."""
         env = os.environ if env is None else env
         home = Path(env.get("IDEAMINE_HOME") or DEFAULT_HOME).expanduser().absolute()
         config_dir = Path(env.get("IDEAMINE_CONFIG_DIR") or _default_config_dir()).absolute()
@@ -68,6 +81,7 @@ class Settings(BaseModel):
             database_url=env.get("DATABASE_URL") or None,
             redis_url=env.get("REDIS_URL") or None,
             retention_days=_number(env, "IDEAMINE_RETENTION_DAYS", 30),
+            model_timeout_seconds=_positive(env, "IDEAMINE_MODEL_TIMEOUT", 300),
         )
 
     def as_env(self) -> dict[str, str]:
@@ -77,6 +91,7 @@ class Settings(BaseModel):
             "IDEAMINE_CONFIG_DIR": str(self.config_dir),
             "IDEAMINE_MODEL": self.model,
             "IDEAMINE_RETENTION_DAYS": str(self.retention_days),
+            "IDEAMINE_MODEL_TIMEOUT": str(self.model_timeout_seconds),
         }
         optional = {
             "IDEAMINE_MODEL_BASE_URL": self.model_base_url,

@@ -41,6 +41,7 @@ def build_caller(
             "models": default_ladder(settings),
             "cache_mode": mode,
             "openai_base_url": settings.model_base_url,
+            "request_timeout": settings.model_timeout_seconds,
             "prompt_dirs": (settings.config_dir / "prompts", *base.prompt_dirs),
         }
     )

@@ -50,3 +50,18 @@ def test_empty_variables_count_as_unset(bare_env: Path, monkeypatch: pytest.Monk
     for name in (*names, "DATABASE_URL", "IDEAMINE_MODEL_BASE_URL"):
         monkeypatch.setenv(name, "")
     _assert_embedded_defaults(Settings.from_env(), bare_env)
+
+
+def test_the_model_timeout_reaches_the_caller(bare_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ideamine_core.errors import UserInputError
+    from ideamine_core.providers.factory import build_caller
+
+    assert Settings.from_env().model_timeout_seconds == 300
+    monkeypatch.setenv("IDEAMINE_MODEL_TIMEOUT", "2.5")
+    settings = Settings.from_env()
+    assert settings.model_timeout_seconds == 2.5 and settings.as_env()["IDEAMINE_MODEL_TIMEOUT"] == "2.5"
+    assert build_caller(settings, db=object()).config.request_timeout == 2.5  # type: ignore[arg-type]
+    for bad in ("0", "soon"):
+        monkeypatch.setenv("IDEAMINE_MODEL_TIMEOUT", bad)
+        with pytest.raises(UserInputError, match="IDEAMINE_MODEL_TIMEOUT"):
+            Settings.from_env()
