@@ -136,6 +136,8 @@ _TABLE: dict[str, tuple[_Row, ...]] = {
 # fmt: on
 
 _DONE_FIELDS: dict[str, str] = {"StoryReviewer": "done"}
+_PROGRESS_FIELDS: dict[str, str] = {"StoryImplementer": "implemented_story_ids"}
+"""Stories done so far: the story loop's progress, as the slope monitor sees it."""
 
 
 def _build() -> dict[str, AgentSpec]:
@@ -154,6 +156,7 @@ def _build() -> dict[str, AgentSpec]:
                 output_model=model,
                 offline_rule=rule,
                 done_field=_DONE_FIELDS.get(name),
+                progress_field=_PROGRESS_FIELDS.get(name),
             )
     return specs
 

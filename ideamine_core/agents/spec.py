@@ -23,3 +23,6 @@ class AgentSpec:
     offline_rule: OfflineRule
     done_field: str | None = None
     """For iterative agents: name of a bool output field that signals the loop is done."""
+    progress_field: str | None = None
+    """For iterative agents: name of an output field counting the loop's progress (a number, or a list
+    whose length is the count), reported to the loop's heartbeat after each iteration."""

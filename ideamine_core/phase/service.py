@@ -10,7 +10,8 @@ phase publishes the dossier.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from ideamine_core.agents.spec import AgentSpec
@@ -19,6 +20,7 @@ from ideamine_core.domain.agent import AgentContext
 from ideamine_core.domain.artifact import AgentResult, GateResult, PhaseArtifact, content_hash
 from ideamine_core.domain.phase import Parallelism, PhaseConfig
 from ideamine_core.dossier.publish import publish_dossier
+from ideamine_core.errors import StaleFencingTokenError, TaskTakenOverError
 from ideamine_core.ledger import DecisionPayload, GatePayload
 from ideamine_core.metrics import phase_metrics, save_phase_metrics
 from ideamine_core.phase.autofix import GateLoop, GateOutcome
@@ -27,12 +29,12 @@ from ideamine_core.phase.fan_in import aggregate
 from ideamine_core.phase.records import Records
 from ideamine_core.phase.rerun import AgentRerun
 from ideamine_core.phase.slots import agent_slot
-from ideamine_core.phase.tasks import TaskRunner, task_id_of
+from ideamine_core.phase.tasks import TaskRunner, acquire_lease, task_id_of
 from ideamine_core.providers.base import Provider
 from ideamine_core.resilience.checkpoints import StepCheckpointer
 from ideamine_core.resilience.crash import crash_point
 from ideamine_core.resilience.decisions import Decision, failure_from_error
-from ideamine_core.resilience.leases import LeaseTable
+from ideamine_core.resilience.heartbeat_thread import HeartbeatThread
 from ideamine_core.resilience.supervisor import UnstickContext
 from ideamine_core.runtime import Runtime
 from ideamine_core.storage.markdown import render_artifact
@@ -150,24 +152,47 @@ class PhaseService:
     def run_iterative(self, contexts: Sequence[AgentContext]) -> list[AgentResult]:
         """Iterative mode: the agents in turn until a done signal or max_iterations, checkpointed.
 
-        After every iteration the loop's state (the results so far) is checkpointed under the
-        phase's loop task; a loop restarted after a crash resumes after its last checkpoint.
+        The loop holds its own task's lease (``<run>/<phase>/loop``) with a heartbeat while it runs.
+        After every iteration it reports its progress through that heartbeat — the count in an agent's
+        ``progress_field`` (the story loop: stories done), else the iterations done — as one sample
+        for the supervisor's slope monitor, then checkpoints its state (the results so far); a loop
+        restarted after a crash resumes after its last checkpoint. A loop whose lease was revoked (the
+        supervisor saw it stalled or its progress flat) stops before its next step with
+        TaskTakenOverError, which is retried from that checkpoint.
         """
         first = contexts[0]
         config = self.config(first.phase)
-        checkpointer = self._loop_checkpointer(first, config)
+        with self._loop_lease(first, config) as beat:
+            try:
+                return self._iterate(contexts, config, beat)
+            except StaleFencingTokenError as exc:
+                raise TaskTakenOverError(beat.lease.task_id) from exc
+
+    def _iterate(
+        self, contexts: Sequence[AgentContext], config: PhaseConfig, beat: HeartbeatThread
+    ) -> list[AgentResult]:
+        first = contexts[0]
+        checkpointer = StepCheckpointer(self.runtime.checkpoints, beat.lease.fence, run_id=first.run_id)
         start = checkpointer.resume()
         results = [AgentResult.model_validate(r) for r in start.state.get("results", [])]
         previous: dict[str, dict[str, Any]] = {r.agent: r.output for r in results}
+        measured: float | None = None  # the latest count an agent's progress field reported
+        for r in results:
+            measured = _progress_of(r.output, self.agents(r.agent).progress_field, measured)
         for iteration in range(start.next_step, config.max_iterations):
             done = False
             for ctx in contexts:
+                beat.raise_if_stopped()  # revoked meanwhile: start no step
                 step = ctx.model_copy(update={"previous": dict(previous), "iteration": iteration})
                 result = self.run_agent(step)
+                beat.touch()
                 results.append(result)
                 previous[ctx.agent] = result.output
-                field = self.agents(ctx.agent).done_field
-                done = done or bool(field and result.output.get(field))
+                spec = self.agents(ctx.agent)
+                done = done or bool(spec.done_field and result.output.get(spec.done_field))
+                measured = _progress_of(result.output, spec.progress_field, measured)
+            progress = measured if measured is not None else float(iteration + 1)
+            beat.report(progress)  # also confirms the lease is still ours before the checkpoint
             checkpointer.advance(iteration, {"results": [r.model_dump(mode="json") for r in results]})
             self._emit(
                 "phase.progress",
@@ -176,31 +201,39 @@ class PhaseService:
                 iteration=iteration + 1,
                 max_iterations=config.max_iterations,
                 done_signal=done,
+                progress=progress,
             )
             if done:
                 break
         return results
 
-    def _loop_checkpointer(self, first: AgentContext, config: PhaseConfig) -> StepCheckpointer:
-        """The loop's checkpointer, fenced by a fresh token on the loop task.
+    @contextmanager
+    def _loop_lease(self, first: AgentContext, config: PhaseConfig) -> Iterator[HeartbeatThread]:
+        """Hold the loop task's lease, beating it, while the loop runs; its fresh fencing token fences
+        out a loop of an earlier execution (a dead worker's lease is taken over at once, a live holder's
+        awaited, as for any task). The loop ends ``done``, or ``failed`` if it raised.
 
-        Taking the token (then releasing the lease at once: the loop's own tasks heartbeat) fences
-        out a loop of an earlier execution that might still be running, e.g. a paused zombie.
+        Its beats vouch for it while its steps keep ending: up to twice the silence a step is allowed
+        (``heartbeat.max_silence_seconds``, default the timebox), so a step stuck in a call is judged
+        stalled by its own heartbeat first — one stuck call, one stall decision — and the loop only if
+        it stays stuck (or its process stopped).
         """
-        leases = LeaseTable(self.runtime.db)
-        loop_id = f"{first.run_id}/{first.phase}/loop"
-        ttl = config.heartbeat.interval_seconds * config.heartbeat.stall_threshold
-        lease = leases.acquire(
-            loop_id,
-            f"loop@{time.time_ns()}",
-            ttl,
+        lease = acquire_lease(
+            self.runtime.heartbeats,
+            f"{first.run_id}/{first.phase}/loop",
             run_id=first.run_id,
             phase=first.phase,
             agent="loop",
-            force=True,
+            heartbeat=config.heartbeat,
         )
-        leases.release(lease, status="done")
-        return StepCheckpointer(self.runtime.checkpoints, lease.fence, run_id=first.run_id)
+        silence = config.heartbeat.max_silence_seconds or config.timebox_seconds()
+        beat = HeartbeatThread(self.runtime.heartbeats, lease, max_silence=2 * silence).start()
+        beat.release_status = "failed"
+        try:
+            yield beat
+            beat.release_status = "done"
+        finally:
+            beat.stop()
 
     # --- gate ---------------------------------------------------------------------------------------
 
@@ -374,3 +407,14 @@ def _attempt_gate(final: GateResult, attempt: Any) -> GateResult:
             "attempts": attempt.attempt,
         }
     )
+
+
+def _progress_of(output: dict[str, Any], field: str | None, default: float | None) -> float | None:
+    """The loop progress an agent's output reports in `field` (a number, or a list: its length);
+    `default` (the last known) when it has no such field or the value is not a count."""
+    value = output.get(field) if field else None
+    if isinstance(value, list):
+        return float(len(value))
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return default

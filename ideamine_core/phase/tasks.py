@@ -27,13 +27,14 @@ from ideamine_core.agents.runner import input_hashes, run_agent
 from ideamine_core.agents.spec import AgentSpec
 from ideamine_core.domain.agent import AgentContext
 from ideamine_core.domain.artifact import AgentResult, Provenance, ToolRecord, content_hash
-from ideamine_core.domain.phase import PhaseConfig
+from ideamine_core.domain.phase import HeartbeatSpec, PhaseConfig
 from ideamine_core.errors import IdeaMineError, LeaseHeldError, StaleFencingTokenError, TaskTakenOverError
 from ideamine_core.ledger import DecisionPayload, TaskPayload
 from ideamine_core.ledger.payloads import CostPayload, cost_payloads
 from ideamine_core.providers.base import CallRecord, FallbackStep, Provider
 from ideamine_core.resilience.crash import crash_point
 from ideamine_core.resilience.heartbeat_thread import HeartbeatThread, worker_id
+from ideamine_core.resilience.heartbeats import HeartbeatStore
 from ideamine_core.resilience.leases import Lease
 from ideamine_core.runtime import Runtime
 from ideamine_core.storage.fencing import Fence
@@ -78,6 +79,7 @@ class TaskRunner:
                 crash_point("task.started_logged")
                 try:
                     result = self._execute(spec, ctx, config, meter)
+                    beat.set_progress(1.0)  # the call returned: the beats left carry it (task progress 0..1)
                     beat.raise_if_stopped()
                     beat.confirm()  # still ours: a task declared stalled meanwhile writes nothing
                 except StaleFencingTokenError as exc:
@@ -185,29 +187,15 @@ class TaskRunner:
             beat.stop()
 
     def _acquire(self, ctx: AgentContext, config: PhaseConfig) -> Lease:
-        """Take the task's lease; take it over from a worker of this host that is gone (killed run)."""
-        hb = config.heartbeat
-        ttl = hb.interval_seconds * hb.stall_threshold
-        store, task_id, me = self.runtime.heartbeats, task_id_of(ctx), worker_id()
-        deadline = time.monotonic() + ttl + hb.interval_seconds
-        while True:
-            try:
-                return store.acquire(
-                    task_id,
-                    me,
-                    ttl,
-                    run_id=ctx.run_id,
-                    phase=ctx.phase,
-                    agent=ctx.agent,
-                    interval=hb.interval_seconds,
-                )
-            except LeaseHeldError as exc:
-                if _owner_is_gone(exc.owner):
-                    log.info("taking over task %s from %s, whose process is gone", task_id, exc.owner)
-                    return store.take_over(task_id, me, ttl, interval=hb.interval_seconds)
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(min(1.0, hb.interval_seconds))
+        """Take the task's lease (see `acquire_lease`)."""
+        return acquire_lease(
+            self.runtime.heartbeats,
+            task_id_of(ctx),
+            run_id=ctx.run_id,
+            phase=ctx.phase,
+            agent=ctx.agent,
+            heartbeat=config.heartbeat,
+        )
 
     # --- durable records --------------------------------------------------------------------------
 
@@ -386,6 +374,30 @@ def _task_payload(ctx: AgentContext, result: AgentResult) -> TaskPayload:
         tool_seconds=tool,
         output_hash=result.provenance.output_hash,
     )
+
+
+def acquire_lease(
+    store: HeartbeatStore, task_id: str, *, run_id: str, phase: str, agent: str, heartbeat: HeartbeatSpec
+) -> Lease:
+    """Take a task's lease (ttl = interval × stall threshold); take it over from a worker of this host
+    that is gone (killed run); wait for another live holder's lease to end (LeaseHeldError after
+    ttl + one interval)."""
+    hb = heartbeat
+    ttl = hb.interval_seconds * hb.stall_threshold
+    me = worker_id()
+    deadline = time.monotonic() + ttl + hb.interval_seconds
+    while True:
+        try:
+            return store.acquire(
+                task_id, me, ttl, run_id=run_id, phase=phase, agent=agent, interval=hb.interval_seconds
+            )
+        except LeaseHeldError as exc:
+            if _owner_is_gone(exc.owner):
+                log.info("taking over task %s from %s, whose process is gone", task_id, exc.owner)
+                return store.take_over(task_id, me, ttl, interval=hb.interval_seconds)
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(min(1.0, hb.interval_seconds))
 
 
 def _owner_is_gone(owner: str) -> bool:

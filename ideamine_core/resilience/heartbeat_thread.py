@@ -8,6 +8,10 @@ loop that blocks forever is seen as stalled N intervals after its last step (REL
 With ``max_silence`` the default mode stops vouching for work that has not touched for that long, so
 a call that blocks forever is also seen as stalled (N intervals later).
 
+Progress for the supervisor's slope monitor: :meth:`HeartbeatThread.set_progress` rides on every later
+beat; :meth:`HeartbeatThread.report` beats once, at once, with one sample (a loop reports each
+iteration this way, so one long iteration is not mistaken for flat progress).
+
 A beat refused by fencing (the supervisor took the task over) or a failed check (e.g. a wall-clock
 budget) sets :attr:`HeartbeatThread.must_stop`; the work should call :meth:`raise_if_stopped` between
 steps (or poll the event).
@@ -82,6 +86,30 @@ class HeartbeatThread:
         """Report progress without claiming liveness (for the slope monitor)."""
         with self._lock:
             self._progress = progress
+
+    def report(self, progress: float) -> None:
+        """The work finished a step and has reached `progress`: beat now with it as one sample.
+
+        Unlike :meth:`set_progress`, the periodic beats do not repeat the value, so the slope monitor
+        gets one sample per step: progress is flat when steps keep ending without progress, not while
+        one long step runs (whether that step is alive is the stall detector's business). Also a
+        touch. Fenced: StaleFencingTokenError when the task was taken over or revoked; other store
+        errors are logged (the sample is lost, the work goes on).
+        """
+        with self._lock:
+            self._touched_at = self.clock()
+        try:
+            alive = self.store.beat(self.lease, progress)
+        except StaleFencingTokenError as exc:
+            self._fence(exc)
+            raise
+        except Exception as exc:  # noqa: BLE001 - a store outage must not stop the work; the sample is lost
+            log.warning("progress of task %s not recorded: %s", self.lease.task_id, exc)
+            return
+        if not alive:
+            error = StaleFencingTokenError(self.lease.task_id, self.lease.token, -1)
+            self._fence(error)
+            raise error
 
     def raise_if_stopped(self) -> None:
         """Raise why the task must stop (fenced out, budget exceeded), if it must."""

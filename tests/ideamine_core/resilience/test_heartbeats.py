@@ -148,6 +148,24 @@ def test_heartbeat_thread_reports_a_takeover(hb_store: HeartbeatStore) -> None:
     assert [s.owner for s in hb_store.live()] == ["supervisor"]
 
 
+def test_report_beats_one_sample_per_step_that_later_beats_do_not_repeat(
+    hb_store: HeartbeatStore, clock: ManualClock
+) -> None:
+    lease = _acquire(hb_store)
+    thread = HeartbeatThread(hb_store, lease, clock=clock)  # not started: its periodic beat is run by hand
+    for progress in (1.0, 2.0):
+        clock.advance(1.0)
+        thread.report(progress)
+    clock.advance(1.0)
+    assert thread._beat_once()  # a periodic beat: alive now, but no new progress sample
+    (state,) = hb_store.live()
+    assert [p for _, p in state.samples] == [1.0, 2.0] and state.beat_at == clock.now
+    hb_store.revoke("t1", lease.token)  # e.g. the supervisor saw its progress flat
+    with pytest.raises(StaleFencingTokenError):
+        thread.report(3.0)
+    assert thread.fenced and thread.must_stop.is_set()
+
+
 @pytest.mark.timeout(30)
 def test_follow_work_sends_nothing_without_a_touch(hb_store: HeartbeatStore, clock: ManualClock) -> None:
     lease = hb_store.acquire("t1", "w", 1.0, run_id="run-1", phase="prd", interval=0.02)
