@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -25,6 +26,7 @@ from ideamine_core.resilience.timers import Timer, TimerStore
 from ideamine_core.runtime import Runtime
 from ideamine_core.storage.run_store import RunStore
 
+T = TypeVar("T")
 DEFAULT_INTERVAL = 30.0
 """Seconds between passes when no phase asks for a shorter heartbeat interval."""
 
@@ -38,11 +40,52 @@ class PassReport(BaseModel):
     timers: list[Timer]
 
     def summary(self) -> str:
-        """One line for the sensor's tick (Dagster UI)."""
-        return (
+        """One line for the sensor's tick (Dagster UI): the counts, then why — each decision's task,
+        failure mode, strategy and short reason, each dead run and each due timer — at most
+        :data:`LISTED` of each and :data:`SUMMARY_CHARS` characters in all."""
+        head = (
             f"{self.checked} task(s) checked, {len(self.decisions)} decision(s), "
             f"{len(self.dead_runs)} dead run(s), {len(self.timers)} timer(s) due"
         )
+        items = _listed(self.decisions, _decision_line, "decision(s)")
+        items += _listed(self.dead_runs, _dead_run_line, "dead run(s)")
+        items += _listed(self.timers, _timer_line, "timer(s)")
+        return clip(f"{head}: {'; '.join(items)}" if items else head, SUMMARY_CHARS)
+
+
+LISTED = 5
+"""Decisions, dead runs and timers named one by one in a tick's summary; the rest are counted."""
+REASON_CHARS = 160
+"""Longest reason quoted for one decision in a tick's summary."""
+SUMMARY_CHARS = 2000
+"""Longest tick summary."""
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` on one line, cut to `limit` characters (ending with an ellipsis when cut)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def _listed(items: Sequence[T], line: Callable[[T], str], noun: str) -> list[str]:
+    shown = [line(item) for item in items[:LISTED]]
+    return shown + ([f"{len(items) - LISTED} more {noun}"] if len(items) > LISTED else [])
+
+
+def _decision_line(decision: Decision) -> str:
+    """`task: mode → strategy (reason)`; the phase, else the run, when the decision names no task."""
+    where = f"{decision.run_id}/{decision.phase}" if decision.phase else decision.run_id
+    subject = decision.task_id or where
+    reason = clip(decision.reason, REASON_CHARS)
+    return f"{subject}: {decision.mode.value} → {decision.strategy.value} ({reason})"
+
+
+def _dead_run_line(run: DeadRun) -> str:
+    return f"run {run.run_id} interrupted (silent {run.silent_seconds:.0f} s)"
+
+
+def _timer_line(timer: Timer) -> str:
+    return f"timer {timer.timer_id} ({timer.kind}) of {timer.task_id or timer.run_id}"
 
 
 def pass_interval(configs: Iterable[PhaseConfig]) -> float:

@@ -1,10 +1,12 @@
 """The supervisor sensor, evaluated tick by tick with `build_sensor_context` on a temporary instance.
 
 A task whose heartbeats stopped is judged stalled once: one ledger `decision`, one `phase.stalled` and
-one `task.retry` event, and a second tick decides nothing more. A run whose worker process died while
-Dagster still shows its run STARTED gets that Dagster run marked FAILED, its record marked interrupted
-(ledger decision, `run.interrupted` event) and `ideamine status` names `ideamine resume`. A due
-durable timer is claimed once and announced. The sensor's interval is the smallest heartbeat interval.
+one `task.retry` event, and a second tick decides nothing more. The tick's text (the sensor's skip
+message in the UI) names each decision's task, failure mode, strategy and reason, bounded in length.
+A run whose worker process died while Dagster still shows its run STARTED gets that Dagster run
+marked FAILED, its record marked interrupted (ledger decision, `run.interrupted` event) and
+`ideamine status` names `ideamine resume`. A due durable timer is claimed once and announced. The
+sensor's interval is the smallest heartbeat interval.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from support import DEMO
 from typer.testing import CliRunner
 
 from ideamine_core.phase.records import Records
+from ideamine_core.resilience.decisions import Decision, FailureMode, Strategy
+from ideamine_core.resilience.supervision import LISTED, REASON_CHARS, SUMMARY_CHARS, PassReport
 from ideamine_core.resilience.timers import TimerStore
 from ideamine_core.runtime import Runtime
 from ideamine_core.settings import Settings
@@ -73,6 +77,50 @@ def test_a_silent_task_is_judged_stalled_once(instance: dg.DagsterInstance, sett
     assert retry["strategy"] == "retry_from_checkpoint"
 
 
+def test_the_tick_names_each_decision_its_task_failure_mode_strategy_and_reason(
+    instance: dg.DagsterInstance, settings: Settings
+) -> None:
+    store = RunStore(settings.runs_dir)
+    run_id = store.create(store.new_run_id(DEMO), DEMO, ["intake"]).run_id
+    heartbeats, now = Runtime.of(settings).heartbeats, time.time()
+    silent, flat = f"{run_id}/intake/Classifier/0", f"{run_id}/intake/Expander/0"
+    lease = heartbeats.acquire(silent, "elsewhere:1:1", 30.0, run_id=run_id, phase="intake", interval=0.1)
+    heartbeats.beat(lease, at=now - 5)  # its last beat 5 s ago: 50 intervals of 0.1 s missed
+    # beating every 3 s, with the same progress for the last 27 s (the slope window is 10 intervals)
+    lease = heartbeats.acquire(flat, "elsewhere:1:2", 30.0, run_id=run_id, phase="intake", interval=3.0)
+    for ago in (27, 15, 0):
+        heartbeats.beat(lease, 0.5, at=now - ago)
+    text = _tick(instance, settings)
+    assert text.startswith("2 task(s) checked, 2 decision(s), 0 dead run(s), 0 timer(s) due: ")
+    assert f"{silent}: stall → retry_from_checkpoint (no heartbeat for 5." in text
+    assert f"{flat}: no_progress → switch_strategy (progress flat for 30 s)" in text
+    assert "\n" not in text
+
+
+def test_the_tick_text_is_bounded() -> None:
+    def decision(n: int) -> Decision:
+        return Decision(
+            decision_id=f"d{n}",
+            mode=FailureMode.RATE_LIMIT,
+            strategy=Strategy.BACKOFF,
+            reason="rate limited:\n" + "wait " * 500,
+            run_id="run-1",
+            phase="prd",
+            task_id=f"run-1/prd/Agent{n}/0" if n % 2 else None,
+            decided_at=0.0,
+        )
+
+    report = PassReport(checked=8, decisions=[decision(n) for n in range(8)], dead_runs=[], timers=[])
+    text = report.summary()
+    assert len(text) <= SUMMARY_CHARS and "\n" not in text
+    assert "run-1/prd/Agent1/0: rate_limit → backoff (rate limited: wait wait" in text
+    assert "run-1/prd: rate_limit → backoff (" in text  # no task: its phase
+    assert text.count("rate_limit → backoff") == LISTED and text.endswith("; 3 more decision(s)")
+    for line in text.split("; ")[1:-1]:
+        assert len(line) <= len("run-1/prd/Agent1/0: rate_limit → backoff ()") + REASON_CHARS
+        assert line.endswith("…)")
+
+
 def _dead_worker() -> WorkerInfo:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     info = WorkerInfo(pid=proc.pid, host=WorkerInfo.current().host, started_at=psutil.Process().create_time())
@@ -98,7 +146,8 @@ def test_a_run_whose_worker_died_is_marked_failed_and_interrupted(
     dagster_run = instance.create_run_for_job(
         job, status=dg.DagsterRunStatus.STARTED, tags={"ideamine/run_id": record.run_id}
     )
-    assert "1 dead run(s)" in _tick(instance, settings)
+    text = _tick(instance, settings)
+    assert "1 dead run(s)" in text and f"run {record.run_id} interrupted (silent " in text
     assert instance.get_run_by_id(dagster_run.run_id).status == dg.DagsterRunStatus.FAILURE
     assert "0 dead run(s)" in _tick(instance, settings)  # marked once
     (entry,) = [e for e in runtime.ledger.entries(record.run_id) if e.type == "decision"]
@@ -128,7 +177,8 @@ def test_a_due_timer_is_announced_once(instance: dg.DagsterInstance, settings: S
     run_id = store.create(store.new_run_id(DEMO), DEMO, ["intake"]).run_id
     timers = TimerStore(Runtime.of(settings).db)
     timers.schedule("retry-1", run_id=run_id, kind="retry", fire_at=time.time() - 1, payload={"n": 1})
-    assert "1 timer(s) due" in _tick(instance, settings)
+    text = _tick(instance, settings)
+    assert "1 timer(s) due" in text and f"timer retry-1 (retry) of {run_id}" in text
     assert "0 timer(s) due" in _tick(instance, settings)
     (due,) = _events(store, run_id, "timer.due")
     assert due["timer_id"] == "retry-1" and due["payload"] == {"n": 1}
