@@ -70,13 +70,17 @@ def test_verify_passes_then_names_the_tampered_entry(recorded_run: tuple[Path, s
     ok = ideamine(home, "ledger", "verify", run_id)
     assert ok.returncode == 0 and "intact" in ok.stdout, ok.stdout + ok.stderr
     conn = sqlite3.connect(home / "ideamine.db")
+    (seq,) = conn.execute(
+        "SELECT min(seq) FROM ledger WHERE run_id = ? AND type = 'task'", (run_id,)
+    ).fetchone()  # the first task entry: its status is rewritten
     conn.execute("DROP TRIGGER ledger_no_update")
-    conn.execute("UPDATE ledger SET payload = replace(payload, 'succeeded', 'failed') WHERE seq = 3")
+    edit = "UPDATE ledger SET payload = replace(payload, 'succeeded', 'failed') WHERE run_id = ? AND seq = ?"
+    conn.execute(edit, (run_id, seq))
     conn.commit()
     conn.close()
     broken = ideamine(home, "ledger", "verify", run_id)
     assert broken.returncode == 1
-    assert "BROKEN at seq 3" in broken.stderr and "edited" in broken.stderr
+    assert f"BROKEN at seq {seq}" in broken.stderr and "edited" in broken.stderr
 
 
 def test_events_history_falls_back_to_the_run_folder(recorded_run: tuple[Path, str]) -> None:

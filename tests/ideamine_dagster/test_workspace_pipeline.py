@@ -253,7 +253,6 @@ def test_tool_time_counts_against_tools_minutes_and_a_tiny_budget_stops_the_phas
     tasks = [t for t in runtime.ledger.payloads(run.run_id, EntryType.TASK) if t.get("phase") == "security"]
     assert tasks and all(t["status"] == "failed" and "tools_minutes" in t["error"] for t in tasks)
     assert len(list((run.run_dir / "tools").glob("scan-*.json"))) == 1  # no tool started once it was spent
-    stops = [
-        d for d in runtime.ledger.payloads(run.run_id, EntryType.DECISION) if d.get("phase") == "security"
-    ]
+    decisions = runtime.ledger.payloads(run.run_id, EntryType.DECISION)
+    stops = [d for d in decisions if d.get("phase") == "security" and d.get("mode") == "budget_exhausted"]
     assert stops and all(d["evidence"]["budget"] == "tools_minutes" for d in stops)
