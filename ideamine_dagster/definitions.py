@@ -87,6 +87,8 @@ def build_definitions(
                 model=settings.model,
                 simulated_latency_seconds=simulated_latency_seconds,
                 model_base_url=settings.model_base_url,
+                model_timeout_seconds=settings.model_timeout_seconds,
+                retention_days=settings.retention_days,
                 database_url=settings.database_url,
                 redis_url=settings.redis_url,
             ),

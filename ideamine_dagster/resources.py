@@ -39,6 +39,8 @@ class IdeaMineResource(dg.ConfigurableResource):
         default=0.0, description="Benchmarks only: sleep this long in every offline agent call."
     )
     model_base_url: str | None = Field(default=None, description="OpenAI-compatible server base URL.")
+    model_timeout_seconds: float = Field(default=300, description="Seconds per model request.")
+    retention_days: float = Field(default=30, description="Events, checkpoints and metrics kept this long.")
     # URLs may hold passwords: secret fields, which the Dagster UI masks
     database_url: str | None = Field(
         default=None, description="IdeaMine database; None: SQLite in home.", json_schema_extra=SECRET
@@ -56,6 +58,8 @@ class IdeaMineResource(dg.ConfigurableResource):
             model_base_url=self.model_base_url,
             database_url=self.database_url,
             redis_url=self.redis_url,
+            model_timeout_seconds=self.model_timeout_seconds,
+            retention_days=self.retention_days,
         )
 
     def store(self) -> RunStore:

@@ -97,15 +97,9 @@ class PhaseService:
             self.runtime.provenance.record_submission(run_id, record.submission)
         self.records.run(record, "running", self.runtime.settings.model)
         self.records.phase(run_id, PhaseRecord(phase=phase, status="running", started_at=time.time()))
-        self._emit(
-            "phase.started",
-            run_id,
-            phase,
-            agents=config.agent_names,
-            parallelism=str(getattr(config.parallelism, "value", config.parallelism)),
-        )
-        self._emit("phase.progress", run_id, phase, done=0, total=len(config.agents))
         parallelism = str(getattr(config.parallelism, "value", config.parallelism))
+        self._emit("phase.started", run_id, phase, agents=config.agent_names, parallelism=parallelism)
+        self._emit("phase.progress", run_id, phase, done=0, total=len(config.agents))
         default = self.runtime.settings.model
         self.runtime.ledger.record(
             run_id,

@@ -108,10 +108,10 @@ def test_a_timeout_on_the_first_rung_falls_back_to_the_second_and_is_recorded(
 ) -> None:
     slow = "slow-model"
     timeout, delay = 0.3, 2.0
-    # no run setting carries the timeout: CallerConfig.request_timeout (300 s by default) is its one home
+    # the timeout is the run's setting (IDEAMINE_MODEL_TIMEOUT); the retry waits are shortened
+    settings = settings.model_copy(update={"model_timeout_seconds": timeout})
     fast_retries = RetryPolicy(base_delay=0.01, max_delay=0.05)
-    config = functools.partial(CallerConfig, request_timeout=timeout, retry=fast_retries)
-    monkeypatch.setattr(factory, "CallerConfig", config)
+    monkeypatch.setattr(factory, "CallerConfig", functools.partial(CallerConfig, retry=fast_retries))
     _with_ladder(config_dir, "intake", [f"openai:{slow}", f"openai:{GOOD}"])
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
 
