@@ -304,7 +304,8 @@ class PhaseService:
         # a model that kept returning invalid output: its last raw output goes into the report
         calls = [r.call for r in artifact.results if r.call is not None]
         invalid = [c.error[:600] for c in calls if c.outcome == "invalid_output" and c.error]
-        record.detail = "; ".join([*(f"{r.code}: {r.item}" for r in gate.reasons), *invalid])[:2000]
+        bound = [] if gate.passed else self._loop_bound(artifact)
+        record.detail = "; ".join([*bound, *(f"{r.code}: {r.item}" for r in gate.reasons), *invalid])[:2000]
         self.records.phase(run_id, record)
         if gate.passed:
             self.runtime.provenance.record_phase_artifact(run_id, artifact)
@@ -335,6 +336,22 @@ class PhaseService:
             )
         save_phase_metrics(self.runtime.db, run_id, artifact.phase, self._metrics(record))
         ledger.sign_head(run_id)
+
+    def _loop_bound(self, artifact: PhaseArtifact) -> list[str]:
+        """['the loop stopped at max_iterations …'] when an iterative phase ran out of iterations
+        without a done signal (what the user should raise or fix first), else []."""
+        config = self.config(artifact.phase)
+        if config.parallelism is not Parallelism.ITERATIVE or not artifact.results:
+            return []
+        fields = {r.agent: self.agents(r.agent).done_field for r in artifact.results}
+        if any(fields[r.agent] and r.output.get(fields[r.agent]) for r in artifact.results):
+            return []
+        if max(r.iteration for r in artifact.results) + 1 < config.max_iterations:
+            return []
+        return [
+            f"the loop stopped at max_iterations ({config.max_iterations}) without a done signal: "
+            f"raise max_iterations in {artifact.phase}.yaml or make each iteration do more"
+        ]
 
     @staticmethod
     def _metrics(record: PhaseRecord) -> dict[str, float]:

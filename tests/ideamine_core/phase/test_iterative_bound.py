@@ -86,6 +86,8 @@ def test_story_loop_stops_at_max_iterations_and_its_gate_names_the_stories_left(
     assert record.attempts == gate.attempts and record.gate_score == gate.score
     assert all(f"{s} implemented" in record.detail for s in left)
     assert not any(f"{s} implemented" in record.detail for s in implemented)
+    # the first thing the person reads is the bound the loop ran into
+    assert record.detail.startswith(f"the loop stopped at max_iterations ({BOUND}) without a done signal")
 
     # what a person reads (Dagster failure text, dossier): the mean score reaches the threshold, a
     # guard failed; the text must not claim the score is below the threshold
