@@ -9,7 +9,9 @@ stops) and reports the first model's reservation. Then intake's config copy caps
 `decision` and a `budget.exhausted` event name the budget, usage overshoots the cap by at most one
 call, and the ledger's `cost` entries add up exactly to what the server billed. With the same
 `cost_usd` cap and the ladder, the calls the expensive model no longer fits move down to the cheaper
-one (each step a ledger `degrade_model` decision naming the budget) and the phase completes.
+one (each step a ledger `degrade_model` decision naming the budget) and the phase completes. A
+`wallclock_minutes` cap with slow answers stops the phase at the first heartbeat past the cap: the
+overshoot is at most one call in flight plus one heartbeat interval.
 """
 
 from __future__ import annotations
@@ -70,9 +72,10 @@ def _run(
     shutil.copytree(settings.config_dir, config_dir)
     path = config_dir / "intake.yaml"
     config = yaml.safe_load(path.read_text())
-    config["budgets"].update({k: v for k, v in changes.items() if k != "models"})
+    config["budgets"].update({k: v for k, v in changes.items() if k not in ("models", "heartbeat")})
     if "models" in changes:
         config["models"] = changes["models"]
+    config["heartbeat"].update(changes.get("heartbeat", {}))
     path.write_text(yaml.safe_dump(config))
     model = settings.model_copy(
         update={
@@ -211,3 +214,38 @@ def test_a_cost_cap_the_first_model_no_longer_fits_degrades_to_the_cheaper_one_a
         assert "budget `cost_usd`" in degrade["reason"] and detail["requested"] > cap - used
     assert [(e["strategy"], e["evidence"]["budget"]) for e in events] == [("degrade_model", "cost_usd")] * 2
     assert used <= cap + max(calls)
+
+
+@pytest.mark.exclusive  # the cap and the kill grace are wall time
+def test_a_wallclock_cap_stops_the_phase_within_one_call_and_one_beat(
+    settings: Settings, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # every answer takes `delay`; the heartbeat checks the phase's wall clock every `interval`
+    delay, interval, cap_seconds = 0.6, 0.2, 1.0
+    answers = pc.intake_oracle()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-budget-test-0000")
+    slow = BillingServer(
+        "openai", responder=lambda body: Reply(output=answers[pc.user_text(body)], delay=delay)
+    )
+    with slow:
+        capped, run_id, result = _run(
+            settings,
+            slow,
+            instance,
+            "wallclock",
+            wallclock_minutes=cap_seconds / 60,
+            heartbeat={"interval_seconds": interval},
+        )
+    stop, events = _decision(capped, run_id)
+    used_seconds = stop["evidence"]["used"] * 60
+    print(
+        f"\nRELIABILITY 25 (wallclock_minutes): cap={cap_seconds}s used={used_seconds:.2f}s "
+        f"overshoot={used_seconds - cap_seconds:.2f}s calls={len(slow.received)} call={delay}s "
+        f"beat={interval}s strategy={stop['strategy']}"
+    )
+    assert not result.success and stop["strategy"] == "stop"
+    assert "`wallclock_minutes`" in stop["reason"] and events[0]["evidence"]["budget"] == "wallclock_minutes"
+    assert RunStore(capped.runs_dir).load_phase(run_id, "intake").status == "error"
+    # the kill grace: noticed at the first beat past the cap, at most one call in flight then
+    assert cap_seconds <= used_seconds <= cap_seconds + delay + interval + 0.5
+    assert len(slow.received) <= cap_seconds / delay + 2
