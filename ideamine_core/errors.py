@@ -177,8 +177,19 @@ class ContextLengthExceededError(ModelCallError):
 
     retry_class = RetryClass.FATAL
 
-    def __init__(self, message: str, *, provider: str, model: str, fix: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        model: str,
+        fix: str | None = None,
+        limit_tokens: int | None = None,
+        prompt_tokens: int | None = None,
+    ) -> None:
         super().__init__(message, provider=provider, model=model, fix=fix, non_retryable=True)
+        # the context window and the request's size, in the provider's tokens, when its error said so
+        self.limit_tokens, self.prompt_tokens = limit_tokens, prompt_tokens
 
 
 class ModelCallRefusedError(ModelCallError):

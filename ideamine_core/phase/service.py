@@ -54,7 +54,7 @@ class PhaseService:
         self.runtime = runtime
         self.store = runtime.store
         self.agents = agents
-        self.tasks = TaskRunner(runtime, offline, agents)
+        self.tasks = TaskRunner(runtime, offline, agents, unstick=self.unstick)
         self.records = Records(runtime.db, runtime.store)
 
     def config(self, phase: str) -> PhaseConfig:
@@ -383,14 +383,28 @@ class PhaseService:
         self.records.run(self.store.load_run(run_id), outcome, self.runtime.settings.model)
         self._emit("run.complete" if outcome == "passed" else "run.failed", run_id, None, status=outcome)
 
-    def unstick(self, ctx: AgentContext, exc: BaseException) -> Decision | None:
-        """The supervisor's decision for a task that failed with `exc` (recorded and announced)."""
+    def unstick(
+        self,
+        ctx: AgentContext,
+        exc: BaseException,
+        *,
+        max_input_tokens: int | None = None,
+        evidence: dict[str, Any] | None = None,
+    ) -> Decision | None:
+        """The supervisor's decision for a task that failed with `exc` (recorded and announced);
+        `max_input_tokens` and `evidence` are what the task knows of its input (a context too long)."""
         failure = failure_from_error(exc, run_id=ctx.run_id, phase=ctx.phase, task_id=task_id_of(ctx))
         if failure is None:
             return None
+        if evidence:
+            failure = failure.model_copy(update={"evidence": failure.evidence | evidence})
         config = self.config(ctx.phase)
         ladder = config.models_for(ctx.agent) or [self.runtime.settings.model]
-        context = UnstickContext(model=getattr(exc, "model", None) or ladder[0], ladder=list(ladder))
+        context = UnstickContext(
+            model=getattr(exc, "model", None) or ladder[0],
+            ladder=list(ladder),
+            max_input_tokens=max_input_tokens,
+        )
         return self.runtime.supervisor(self.graph.phases.values()).decide(failure, context)
 
     def record_error(self, run_id: str, phase: str, error: str) -> None:

@@ -19,23 +19,44 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psutil
 import sqlalchemy as sa
 
+from ideamine_core.agents.prompting import render_prompt
 from ideamine_core.agents.runner import input_hashes, run_agent
 from ideamine_core.agents.spec import AgentSpec
 from ideamine_core.domain.agent import AgentContext
 from ideamine_core.domain.artifact import AgentResult, Provenance, ToolRecord, content_hash
 from ideamine_core.domain.phase import HeartbeatSpec, PhaseConfig
-from ideamine_core.errors import IdeaMineError, LeaseHeldError, StaleFencingTokenError, TaskTakenOverError
+from ideamine_core.errors import (
+    ContextLengthExceededError,
+    IdeaMineError,
+    LeaseHeldError,
+    StaleFencingTokenError,
+    TaskTakenOverError,
+)
 from ideamine_core.ledger import DecisionPayload, TaskPayload
 from ideamine_core.ledger.payloads import CostPayload, cost_payloads
+from ideamine_core.phase.chunking import (
+    SplitPlan,
+    chunk_budget,
+    combined_call,
+    largest_input,
+    merge_context,
+    part_context,
+    plan_split,
+)
 from ideamine_core.providers.base import CallRecord, FallbackStep, Provider
+from ideamine_core.providers.caller import ModelCaller
+from ideamine_core.resilience.checkpoints import StepCheckpointer
 from ideamine_core.resilience.crash import crash_point
+from ideamine_core.resilience.decisions import Decision, Strategy
 from ideamine_core.resilience.heartbeat_thread import HeartbeatThread, worker_id
 from ideamine_core.resilience.heartbeats import HeartbeatStore
 from ideamine_core.resilience.leases import Lease
+from ideamine_core.resilience.unstickers import approx_tokens
 from ideamine_core.runtime import Runtime
 from ideamine_core.storage.fencing import Fence
 from ideamine_core.storage.run_store import atomic_write
@@ -47,6 +68,8 @@ from ideamine_core.workspace.injection import sanitize_value
 log = logging.getLogger(__name__)
 
 AgentLookup = Callable[[str], AgentSpec]
+Unstick = Callable[..., Decision | None]
+"""The supervisor's decision for a task's error: unstick(ctx, exc, max_input_tokens=, evidence=)."""
 TOOL_VERSION = "ideamine-tools/1"
 CALL_KEY, TOOL_KEY = "_call", "_tool"
 """Keys of the call and tool records in a durable result file (beside the result's own fields)."""
@@ -60,10 +83,13 @@ def task_id_of(ctx: AgentContext) -> str:
 class TaskRunner:
     """Runs agent tasks of one process against a Runtime."""
 
-    def __init__(self, runtime: Runtime, offline: Provider, agents: AgentLookup) -> None:
+    def __init__(
+        self, runtime: Runtime, offline: Provider, agents: AgentLookup, *, unstick: Unstick | None = None
+    ) -> None:
         self.runtime = runtime
         self.offline = offline
         self.agents = agents
+        self.unstick = unstick  # asked for the strategy when a context is too long (without: the task fails)
 
     def run(self, ctx: AgentContext, config: PhaseConfig) -> AgentResult:
         """Run (or recover) one task and return its result; model and tool errors are raised typed."""
@@ -78,7 +104,7 @@ class TaskRunner:
             with self._leased(ctx, config, meter.check_wallclock) as beat:
                 crash_point("task.started_logged")
                 try:
-                    result = self._execute(spec, ctx, config, meter)
+                    result, split = self._execute(spec, ctx, config, meter, beat)
                     beat.set_progress(1.0)  # the call returned: the beats left carry it (task progress 0..1)
                     beat.raise_if_stopped()
                     beat.confirm()  # still ours: a task declared stalled meanwhile writes nothing
@@ -91,6 +117,8 @@ class TaskRunner:
                 crash_point("artifact.written")
                 self._record_task(ctx, result, fence=beat.lease.fence)
                 crash_point("ledger.task_completed")
+                if split:  # the result is durable: the parts' checkpoint is done with
+                    self.runtime.checkpoints.delete(beat.lease.fence)
             call = result.call
             set_figures(
                 span,
@@ -102,7 +130,10 @@ class TaskRunner:
 
     # --- execution --------------------------------------------------------------------------------
 
-    def _execute(self, spec: AgentSpec, ctx: AgentContext, config: PhaseConfig, meter: object) -> AgentResult:
+    def _execute(
+        self, spec: AgentSpec, ctx: AgentContext, config: PhaseConfig, meter: object, beat: HeartbeatThread
+    ) -> tuple[AgentResult, bool]:
+        """The task's result, and whether its input was split (it then has a checkpoint to drop)."""
         env = self._env(ctx)
         if is_tool_agent(spec.name):
             meter.before_tool()  # type: ignore[attr-defined]  # a spent tools_minutes budget starts no tool
@@ -126,18 +157,131 @@ class TaskRunner:
                 iteration=ctx.iteration,
             )
             self._charge_tool(meter, ctx, done.record)
-            return result.model_copy(update={"tool": done.record})
+            return result.model_copy(update={"tool": done.record}), False
         ref = next((a for a in config.agents if a.name == ctx.agent), None)
         caller = self.runtime.caller(self.offline, meter)  # type: ignore[arg-type]
-        result = run_agent(
-            spec, ctx, caller, models=config.models_for(ctx.agent), template=ref.prompt if ref else None
-        )
+        models, template = config.models_for(ctx.agent), ref.prompt if ref else None
+        plan, failed = self._resumed_split(ctx, beat), None
+        if plan is None:
+            try:
+                result = run_agent(spec, ctx, caller, models=models, template=template)
+            except ContextLengthExceededError as exc:
+                plan = self._plan_split(spec, ctx, caller, template, exc, beat)
+                if plan is None:
+                    raise
+                failed = getattr(exc, "call_record", None)
+        if plan is not None:
+            result = self._run_split(spec, ctx, caller, models, template, plan, beat, failed)
         with span_for_tool(ctx.run_id, ctx.phase, "workspace", agent=spec.name):
             record = after_model(spec, ctx, result.output, env)
         if record is not None:
             self._charge_tool(meter, ctx, record)
             self._record_rejections(ctx, record)
-        return self._visible(ctx, result).model_copy(update={"tool": record})
+        return self._visible(ctx, result).model_copy(update={"tool": record}), plan is not None
+
+    # --- a context too long: split the largest input (map-reduce), checkpointed per part ----------
+
+    def _resumed_split(self, ctx: AgentContext, beat: HeartbeatThread) -> SplitPlan | None:
+        """The split an earlier execution of this very task (same inputs) started, from its checkpoint:
+        it goes on with the parts without sending the whole prompt again."""
+        saved = self.runtime.checkpoints.load(beat.lease.task_id)
+        if saved is None or "split" not in saved.data:
+            return None
+        plan = SplitPlan.model_validate(saved.data["split"])
+        return plan if plan.inputs == content_hash(input_hashes(ctx)) else None
+
+    def _plan_split(
+        self,
+        spec: AgentSpec,
+        ctx: AgentContext,
+        caller: ModelCaller,
+        template: str | None,
+        exc: ContextLengthExceededError,
+        beat: HeartbeatThread,
+    ) -> SplitPlan | None:
+        """Plan the split of the task's largest input and ask the supervisor; None when the input cannot
+        be split (one item, no room) or the supervisor chose another strategy. The split is a ledger
+        `decision` of kind `split_input` (the supervisor's own decision comes with its `task.retry`)."""
+        if self.unstick is None:
+            return None
+        name, size = largest_input(ctx)
+        prompt = render_prompt(spec, ctx, template, caller.config.prompt_dirs)
+        prompt_size = approx_tokens(prompt.instructions + prompt.user)
+        budget = chunk_budget(size, prompt_size, exc.limit_tokens, exc.prompt_tokens)
+        plan = plan_split(ctx, name, budget)
+        if plan is None:
+            return None
+        evidence = {"input": name, "input_tokens": size, "chunks": plan.count, "sizes": plan.sizes}
+        decision = self.unstick(ctx, exc, max_input_tokens=budget, evidence=evidence)
+        if decision is None or decision.strategy is not Strategy.SPLIT_INPUT:
+            return None
+        if decision.plan.get("max_tokens", budget) != budget:  # the supervisor chose another part size
+            plan = plan_split(ctx, name, int(decision.plan["max_tokens"]))
+            if plan is None:
+                return None
+        detail = {
+            "input": name,
+            "input_tokens": size,
+            "max_tokens": plan.max_tokens,
+            "chunks": plan.count,
+            "sizes": plan.sizes,
+            "limit_tokens": exc.limit_tokens,
+            "prompt_tokens": exc.prompt_tokens,
+            "model": f"{exc.provider}:{exc.model}",
+            "decision_id": decision.decision_id,
+            "iteration": ctx.iteration,
+        }
+        payload = DecisionPayload(
+            kind="split_input",
+            reason=f"the prompt exceeds the context window of {exc.provider}:{exc.model}; {name} "
+            f"({size} tokens) split into {plan.count} parts of at most {plan.max_tokens} tokens",
+            phase=ctx.phase,
+            agent=ctx.agent,
+            detail=detail,
+        )
+        key = f"split:{task_id_of(ctx)}:{plan.inputs[7:23]}:{plan.max_tokens}"
+        self.runtime.ledger.record(
+            ctx.run_id, payload, key=key, task_id=task_id_of(ctx), fence=beat.lease.fence
+        )
+        return plan
+
+    def _run_split(
+        self,
+        spec: AgentSpec,
+        ctx: AgentContext,
+        caller: ModelCaller,
+        models: list[str],
+        template: str | None,
+        plan: SplitPlan,
+        beat: HeartbeatThread,
+        failed: CallRecord | None,
+    ) -> AgentResult:
+        """One call per part, each part's output checkpointed (a restart goes on after the last one
+        done), then the merge call; the result has the task's own inputs and every request's cost."""
+        checkpointer = StepCheckpointer(self.runtime.checkpoints, beat.lease.fence, run_id=ctx.run_id)
+        key = plan.model_dump(mode="json")
+        start = checkpointer.resume()
+        same = start.state.get("split") == key
+        parts: list[dict[str, Any]] = list(start.state.get("parts", [])) if same else []
+        if not same:
+            if start.checkpoint is not None:  # another plan's checkpoint: start this one afresh
+                checkpointer.finish()
+            checkpointer.advance(-1, {"split": key, "parts": []}, token="split-planned")
+        for index in range(len(parts), plan.count):
+            beat.raise_if_stopped()
+            done = run_agent(spec, part_context(ctx, plan, index), caller, models=models, template=template)
+            call = done.call.model_dump(mode="json") if done.call else None
+            parts.append({"output": done.output, "call": call})
+            token = f"part-{index + 1}-of-{plan.count}"
+            checkpointer.advance(index, {"split": key, "parts": parts}, token=token)
+            beat.touch((index + 1) / (plan.count + 1))
+        merge = merge_context(ctx, plan, [p["output"] for p in parts])
+        merged = run_agent(spec, merge, caller, models=models, template=template)
+        calls = [failed] if failed else []
+        calls += [CallRecord.model_validate(p["call"]) for p in parts if p["call"]]
+        provenance = merged.provenance.model_copy(update={"inputs": input_hashes(ctx)})
+        call = combined_call(calls, merged.call) if merged.call else None
+        return merged.model_copy(update={"provenance": provenance, "call": call})
 
     def _visible(self, ctx: AgentContext, result: AgentResult) -> AgentResult:
         """The result with invisible characters stripped from its output before it is stored (RELIABILITY

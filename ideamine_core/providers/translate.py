@@ -8,6 +8,7 @@ parts — status, error body, retry headers — are copied, scrubbed.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -73,6 +74,28 @@ def _http_error(exc: pai.ModelHTTPError, ref: ModelRef, secrets: Iterable[str]) 
     )
 
 
+_LIMIT = (
+    re.compile(r"maximum context length is (\d+)"),  # OpenAI and compatible servers
+    re.compile(r"\d+ tokens > (\d+) maximum"),  # Anthropic: "prompt is too long: 208310 tokens > 200000 …"
+    re.compile(r"context (?:window|length) of (\d+)"),
+)
+_USED = (
+    re.compile(r"resulted in (\d+) tokens"),  # OpenAI: "However, your messages resulted in 9120 tokens"
+    re.compile(r"(\d+) tokens > \d+ maximum"),  # Anthropic
+    re.compile(r"requested (\d+) tokens"),
+)
+
+
+def context_limits(text: str) -> tuple[int | None, int | None]:
+    """(the context window, the request's size) in tokens, as far as a context-length error says them."""
+
+    def first(patterns: tuple[re.Pattern[str], ...]) -> int | None:
+        found = (p.search(text) for p in patterns)
+        return next((int(m.group(1)) for m in found if m), None)
+
+    return first(_LIMIT), first(_USED)
+
+
 def translate(
     exc: BaseException, ref: ModelRef, secrets: Iterable[str] = (), where: str | None = None
 ) -> BaseException:
@@ -86,7 +109,11 @@ def translate(
     if isinstance(exc, pai.ModelContextWindowExceededError):
         detail = scrub(f"{ref}: the input exceeds the model's context window ({_body(exc.body)})", secrets)
         fix = "split the input into chunks, or use a model with a larger context window"
-        return ContextLengthExceededError(detail, provider=ref.provider, model=ref.name, fix=fix)
+        body = exc.body if isinstance(exc.body, str) else json.dumps(exc.body, default=str)
+        limit, used = context_limits(f"{exc.message} {body}")
+        return ContextLengthExceededError(
+            detail, provider=ref.provider, model=ref.name, fix=fix, limit_tokens=limit, prompt_tokens=used
+        )
     if isinstance(exc, pai.ModelHTTPError):
         return _http_error(exc, ref, secrets)
     if isinstance(exc, pai.ModelRateLimitError):

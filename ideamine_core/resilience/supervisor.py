@@ -248,10 +248,12 @@ class Supervisor:
             return self._fallback(failure, ctx, count, now)
         if mode is FailureMode.CONTEXT_TOO_LONG:
             size = ctx.max_input_tokens or policy.default_chunk_tokens
+            # the split the lead planned, if any: which input, into how many parts of what size
+            split = {k: failure.evidence[k] for k in ("input", "chunks", "sizes") if k in failure.evidence}
             return (
                 Strategy.SPLIT_INPUT,
                 f"input too long; split into chunks of ≤ {size} tokens",
-                {"max_tokens": size},
+                {"max_tokens": size} | split,
             )
         if mode is FailureMode.BUDGET_EXHAUSTED:
             return self._budget(failure, ctx)
