@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -73,6 +74,22 @@ def is_transient(exc: BaseException) -> bool:
         "ssl syscall error",
         "connection is closed",
         "the connection is lost",
+    )
+    return any(m in text for m in markers)
+
+
+CONNECT_ATTEMPTS = 5
+"""Connection attempts when the server drops a new connection during its set-up (0.05 s, doubling)."""
+
+
+def _dropped(exc: OperationalError) -> bool:
+    """True when the server ended the connection (killed backend, restart), not when none could be made."""
+    text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
+    markers = (
+        "terminating connection",
+        "server closed the connection",
+        "connection reset",
+        "connection is lost",
     )
     return any(m in text for m in markers)
 
@@ -188,15 +205,23 @@ class Database:
 
     @contextmanager
     def _connect(self) -> Iterator[Connection]:
-        try:
-            conn = self.engine.connect()
-        except OperationalError as exc:
-            if is_transient(exc) and "locked" in str(exc).lower():
-                raise
-            raise ServiceUnavailableError(
-                f"cannot connect to the database {redact_url(self.url)}: {_first_line(exc)}",
-                fix="start the database or fix DATABASE_URL (unset it to use the embedded SQLite)",
-            ) from exc
+        for attempt in range(CONNECT_ATTEMPTS):
+            try:
+                conn = self.engine.connect()
+                break
+            except OperationalError as exc:
+                if is_transient(exc) and "locked" in str(exc).lower():
+                    raise
+                # a new connection the server dropped while it was being set up: connect again; a server
+                # that refuses or cannot be reached is a missing service, said at once
+                if _dropped(exc) and attempt < CONNECT_ATTEMPTS - 1:
+                    self.retries_absorbed += 1
+                    time.sleep(0.05 * 2**attempt)
+                    continue
+                raise ServiceUnavailableError(
+                    f"cannot connect to the database {redact_url(self.url)}: {_first_line(exc)}",
+                    fix="start the database or fix DATABASE_URL (unset it to use the embedded SQLite)",
+                ) from exc
         with conn:
             yield conn
 

@@ -105,3 +105,39 @@ def test_open_database_refuses_an_unmigrated_configured_database(pg_url: str) ->
     assert "ideamine db upgrade" in info.value.explain()
     Database(pg_url).setup()
     assert open_database(pg_url, embedded=False).current_revision() is not None
+
+
+class _Flaky:
+    """Stands in for `engine.connect`: the server drops the first `drops` new connections during set-up."""
+
+    def __init__(self, real: object, drops: int, message: str) -> None:
+        self.real, self.drops, self.message, self.calls = real, drops, message, 0
+
+    def __call__(self) -> sa.Connection:
+        self.calls += 1
+        if self.calls <= self.drops:
+            raise sa.exc.OperationalError("select pg_catalog.version()", {}, Exception(self.message))
+        return self.real()  # type: ignore[operator]
+
+
+def test_a_connection_dropped_while_it_is_set_up_is_made_again(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # seen when PostgreSQL backends are killed (RELIABILITY 13): a brand-new connection dies in set-up
+    db = Database(pg_url)
+    flaky = _Flaky(db.engine.connect, 2, "terminating connection due to administrator command")
+    monkeypatch.setattr(db.engine, "connect", flaky)
+    try:
+        assert db.read_with_retry(lambda conn: conn.execute(sa.text("SELECT 1")).scalar_one()) == 1
+        assert flaky.calls == 3 and db.retries_absorbed == 2
+    finally:
+        db.dispose()
+
+
+def test_a_refused_connection_is_reported_at_once(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = Database(sqlite_url)
+    flaky = _Flaky(db.engine.connect, 10, "connection refused")
+    monkeypatch.setattr(db.engine, "connect", flaky)
+    with pytest.raises(ServiceUnavailableError, match="connection refused"):
+        db.current_revision()
+    assert flaky.calls == 1
