@@ -165,6 +165,11 @@ class PhaseConfig(_Strict):
             return None
         return 1
 
+    def max_silence_seconds(self) -> float:
+        """How long a task may go without finishing a step before its heartbeat stops vouching for it:
+        ``heartbeat.max_silence_seconds``, else the timebox."""
+        return self.heartbeat.max_silence_seconds or self.timebox_seconds()
+
     def timebox_seconds(self) -> float:
         """The timebox as seconds."""
         m = _ISO_DURATION.match(self.timebox)

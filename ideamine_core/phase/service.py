@@ -220,14 +220,9 @@ class PhaseService:
             agent="loop",
             heartbeat=config.heartbeat,
         )
-        silence = config.heartbeat.max_silence_seconds or config.timebox_seconds()
-        beat = HeartbeatThread(self.runtime.heartbeats, lease, max_silence=2 * silence).start()
-        beat.release_status = "failed"
-        try:
+        silence = 2 * config.max_silence_seconds()
+        with HeartbeatThread(self.runtime.heartbeats, lease, max_silence=silence) as beat:
             yield beat
-            beat.release_status = "done"
-        finally:
-            beat.stop()
 
     # --- gate ---------------------------------------------------------------------------------------
 

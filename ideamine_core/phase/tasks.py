@@ -321,14 +321,9 @@ class TaskRunner:
         self, ctx: AgentContext, config: PhaseConfig, check: Callable[[], None]
     ) -> Iterator[HeartbeatThread]:
         lease = self._acquire(ctx, config)
-        silence = config.heartbeat.max_silence_seconds or config.timebox_seconds()
-        beat = HeartbeatThread(self.runtime.heartbeats, lease, checks=[check], max_silence=silence).start()
-        beat.release_status = "failed"
-        try:
+        silence = config.max_silence_seconds()
+        with HeartbeatThread(self.runtime.heartbeats, lease, checks=[check], max_silence=silence) as beat:
             yield beat
-            beat.release_status = "done"
-        finally:
-            beat.stop()
 
     def _acquire(self, ctx: AgentContext, config: PhaseConfig) -> Lease:
         """Take the task's lease (see `acquire_lease`)."""

@@ -146,6 +146,10 @@ class HeartbeatThread:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        """Stop and release; the task ends ``done``, or ``failed`` if the block raised (unless a status
+        was given)."""
+        if self.release_status is None:
+            self.release_status = "done" if kind is None else "failed"
         self.stop()
 
     def _run(self) -> None:
@@ -228,10 +232,5 @@ def leased_task(
         agent=agent,
         interval=heartbeat.interval_seconds,
     )
-    thread = HeartbeatThread(store, lease, follow_work=follow_work, checks=checks).start()
-    thread.release_status = "failed"
-    try:
+    with HeartbeatThread(store, lease, follow_work=follow_work, checks=checks) as thread:
         yield thread
-        thread.release_status = "done"
-    finally:
-        thread.stop()
