@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +25,7 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
+    wait_exponential,
     wait_random_exponential,
 )
 
@@ -55,43 +55,43 @@ def redact_url(url: str) -> str:
         return url.split("@")[-1]
 
 
+LOCKED_MARKERS = ("database is locked", "database is busy")
+"""SQLite: another writer holds the database."""
+DROPPED_MARKERS = (
+    "server closed the connection",
+    "terminating connection",
+    "connection reset",
+    "consuming input failed",
+    "ssl syscall error",
+    "connection is closed",
+    "the connection is lost",
+)
+"""The server ended a connection (killed backend, restart)."""
+UNREACHABLE_MARKERS = ("connection refused", "could not connect")
+"""No connection could be made (the server is down or not there)."""
+
+
+def _error_text(exc: OperationalError) -> str:
+    return str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
+
+
 def is_transient(exc: BaseException) -> bool:
-    """True for errors a retry can cure: SQLite busy/locked, a connection the server dropped."""
+    """True for errors a retry can cure: SQLite busy/locked, a connection the server dropped or refused."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     if not isinstance(exc, OperationalError):
         return False
-    text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
-    markers = (
-        "database is locked",
-        "database is busy",
-        "server closed the connection",
-        "terminating connection",
-        "connection reset",
-        "connection refused",
-        "could not connect",
-        "consuming input failed",
-        "ssl syscall error",
-        "connection is closed",
-        "the connection is lost",
-    )
-    return any(m in text for m in markers)
+    text = _error_text(exc)
+    return any(m in text for m in (*LOCKED_MARKERS, *DROPPED_MARKERS, *UNREACHABLE_MARKERS))
+
+
+def _dropped(exc: BaseException) -> bool:
+    """True when the server ended the connection, not when none could be made."""
+    return isinstance(exc, OperationalError) and any(m in _error_text(exc) for m in DROPPED_MARKERS)
 
 
 CONNECT_ATTEMPTS = 5
 """Connection attempts when the server drops a new connection during its set-up (0.05 s, doubling)."""
-
-
-def _dropped(exc: OperationalError) -> bool:
-    """True when the server ended the connection (killed backend, restart), not when none could be made."""
-    text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
-    markers = (
-        "terminating connection",
-        "server closed the connection",
-        "connection reset",
-        "connection is lost",
-    )
-    return any(m in text for m in markers)
 
 
 class Database:
@@ -205,23 +205,24 @@ class Database:
 
     @contextmanager
     def _connect(self) -> Iterator[Connection]:
-        for attempt in range(CONNECT_ATTEMPTS):
-            try:
-                conn = self.engine.connect()
-                break
-            except OperationalError as exc:
-                if is_transient(exc) and "locked" in str(exc).lower():
-                    raise
-                # a new connection the server dropped while it was being set up: connect again; a server
-                # that refuses or cannot be reached is a missing service, said at once
-                if _dropped(exc) and attempt < CONNECT_ATTEMPTS - 1:
-                    self.retries_absorbed += 1
-                    time.sleep(0.05 * 2**attempt)
-                    continue
-                raise ServiceUnavailableError(
-                    f"cannot connect to the database {redact_url(self.url)}: {_first_line(exc)}",
-                    fix="start the database or fix DATABASE_URL (unset it to use the embedded SQLite)",
-                ) from exc
+        # a new connection the server dropped while it was being set up is made again; a locked SQLite
+        # file is the caller's to retry; a server that refuses or cannot be reached is said at once
+        retrying = Retrying(
+            retry=retry_if_exception(_dropped),
+            wait=wait_exponential(multiplier=0.05),
+            stop=stop_after_attempt(CONNECT_ATTEMPTS),
+            reraise=True,
+            before_sleep=self._count_retry,
+        )
+        try:
+            conn = retrying(self.engine.connect)
+        except OperationalError as exc:
+            if any(m in _error_text(exc) for m in LOCKED_MARKERS):
+                raise
+            raise ServiceUnavailableError(
+                f"cannot connect to the database {redact_url(self.url)}: {_first_line(exc)}",
+                fix="start the database or fix DATABASE_URL (unset it to use the embedded SQLite)",
+            ) from exc
         with conn:
             yield conn
 
