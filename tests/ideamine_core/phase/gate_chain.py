@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ideamine_core.agents.registry import get_agent
+import yaml
+
+from ideamine_core.agents.registry import agent_names, get_agent
 from ideamine_core.config.graph import PhaseGraph
 from ideamine_core.config.loader import load_phase_configs
 from ideamine_core.domain.agent import AgentContext
@@ -14,6 +16,9 @@ from ideamine_core.domain.idea import IdeaSubmission
 from ideamine_core.domain.phase import Parallelism
 from ideamine_core.phase.claims import GateContext
 from ideamine_core.phase.fan_in import aggregate
+from ideamine_core.settings import Settings
+from ideamine_core.storage.markdown import render_artifact
+from ideamine_core.storage.run_store import RunStore
 
 REPO = Path(__file__).resolve().parents[3]
 Chain = dict[str, PhaseArtifact]
@@ -107,3 +112,21 @@ def build_chain(graph: PhaseGraph, sub: IdeaSubmission, upto: str | None = None)
 def gate_context(graph: PhaseGraph, chain: Chain, phase: str, sub: IdeaSubmission) -> GateContext:
     """The evidence a gate of `phase` may use."""
     return GateContext(sub, {p: chain[p] for p in graph.upstream(phase) if p in chain})
+
+
+def stored_upstream(
+    settings: Settings, phase: str, sub: IdeaSubmission, **config: Any
+) -> tuple[PhaseGraph, str, Chain]:
+    """`phase`'s YAML under `settings.config_dir` updated with `config`, and a new run of `sub` whose
+    upstream artifacts of `phase` (made by the offline rules) are stored: (graph, run id, chain)."""
+    path = settings.config_dir / f"{phase}.yaml"
+    path.write_text(yaml.safe_dump(yaml.safe_load(path.read_text()) | config, sort_keys=False))
+    graph = load_phase_configs(settings.config_dir, agent_names())
+    store = RunStore(settings.runs_dir)
+    run_id = store.create(store.new_run_id(sub), sub, [phase]).run_id
+    chain: Chain = {}
+    for name in graph.order():
+        if name in graph.upstream(phase):
+            chain[name] = artifact(graph, name, run_phase(graph, chain, name, sub))
+            store.save_artifact(run_id, chain[name], render_artifact(chain[name]))
+    return graph, run_id, chain

@@ -6,20 +6,17 @@ gate with auto-fix and its records go through `PhaseService` on a real Runtime, 
 
 from __future__ import annotations
 
-import yaml
-from gate_chain import artifact, run_phase
+from gate_chain import stored_upstream
 from support import DEMO
 
 from ideamine_core.agents.outputs.prd import StoryMap
-from ideamine_core.agents.registry import agent_names, get_agent
-from ideamine_core.config.loader import load_phase_configs
+from ideamine_core.agents.registry import get_agent
 from ideamine_core.domain.artifact import score_verdict
 from ideamine_core.dossier.sources import Sources, load_run_folder
 from ideamine_core.phase.service import PhaseService
 from ideamine_core.providers.offline import OfflineProvider
 from ideamine_core.runtime import Runtime
 from ideamine_core.settings import Settings
-from ideamine_core.storage.markdown import render_artifact
 from ideamine_core.storage.run_store import RunStore
 
 PHASE = "story_loop"
@@ -28,19 +25,7 @@ BOUND = 2
 
 def _service_with_upstream(settings: Settings) -> tuple[PhaseService, str, list[str]]:
     """A phase service on `settings` and a run whose story_loop upstream artifacts are stored."""
-    path = settings.config_dir / f"{PHASE}.yaml"
-    data = yaml.safe_load(path.read_text())
-    data["max_iterations"] = BOUND
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    graph = load_phase_configs(settings.config_dir, agent_names())
-    store = RunStore(settings.runs_dir)
-    run_id = store.new_run_id(DEMO)
-    store.create(run_id, DEMO, [PHASE])
-    chain = {}
-    for phase in graph.order():
-        if phase in graph.upstream(PHASE):
-            chain[phase] = artifact(graph, phase, run_phase(graph, chain, phase, DEMO))
-            store.save_artifact(run_id, chain[phase], render_artifact(chain[phase]))
+    graph, run_id, chain = stored_upstream(settings, PHASE, DEMO, max_iterations=BOUND)
     stories = [s.id for s in StoryMap.model_validate(chain["prd"].output_of("StoryCutter")).stories]
     service = PhaseService(graph, Runtime.of(settings), OfflineProvider(), get_agent)
     return service, run_id, stories

@@ -13,14 +13,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import yaml
-from gate_chain import artifact, run_phase
+from gate_chain import stored_upstream
 from support import DEMO
 
 from ideamine_core.agents.outputs.prd import StoryMap
-from ideamine_core.agents.registry import agent_names, get_agent
+from ideamine_core.agents.registry import get_agent
 from ideamine_core.agents.spec import AgentSpec
-from ideamine_core.config.loader import load_phase_configs
 from ideamine_core.domain.agent import AgentContext
 from ideamine_core.errors import TaskTakenOverError
 from ideamine_core.phase.service import PhaseService
@@ -29,7 +27,6 @@ from ideamine_core.resilience.heartbeats import BeatState
 from ideamine_core.resilience.slope import progress_slope
 from ideamine_core.runtime import Runtime
 from ideamine_core.settings import Settings
-from ideamine_core.storage.markdown import render_artifact
 from ideamine_core.storage.run_store import RunStore
 from ideamine_core.storage.tables import TaskRow
 
@@ -55,18 +52,7 @@ class Probe(OfflineProvider):
 
 def _setup(settings: Settings, **config: Any) -> tuple[PhaseService, Probe, str, list[str]]:
     """A run whose story_loop upstream artifacts are stored, and a service whose provider probes."""
-    path = settings.config_dir / f"{PHASE}.yaml"
-    data = yaml.safe_load(path.read_text()) | config
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    graph = load_phase_configs(settings.config_dir, agent_names())
-    store = RunStore(settings.runs_dir)
-    run_id = store.new_run_id(DEMO)
-    store.create(run_id, DEMO, [PHASE])
-    chain = {}
-    for phase in graph.order():
-        if phase in graph.upstream(PHASE):
-            chain[phase] = artifact(graph, phase, run_phase(graph, chain, phase, DEMO))
-            store.save_artifact(run_id, chain[phase], render_artifact(chain[phase]))
+    graph, run_id, chain = stored_upstream(settings, PHASE, DEMO, **config)
     stories = [s.id for s in StoryMap.model_validate(chain["prd"].output_of("StoryCutter")).stories]
     runtime = Runtime.of(settings)
     probe = Probe(runtime, run_id)
