@@ -12,45 +12,20 @@ import atexit
 import fcntl
 import functools
 import json
-import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlite_probe import RetryProbe
+from support import ideamine
 
 from ideamine_core.storage.run_store import RunStore
 
 IDEA = "Build a collaborative todo app with real-time sync"
 ARGS = ["--users", "remote teams", "--constraint", "mobile-first", "--constraint", "offline-capable"]
-# a user's own settings must not reach the runs under test
-FOREIGN_ENV = ("IDEAMINE_", "DAGSTER_", "DATABASE_URL", "REDIS_URL")
-
-
-def ideamine(
-    home: Path,
-    *args: str,
-    config_dir: Path | None = None,
-    timeout: float = 240,
-    extra_env: dict | None = None,
-) -> subprocess.CompletedProcess:
-    """`ideamine ARGS` in a new process on `home`, with no terminal and no prompts."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN_ENV)}
-    env |= {"IDEAMINE_HOME": str(home), "COLUMNS": "200", "NO_COLOR": "1"} | (extra_env or {})
-    if config_dir:
-        env["IDEAMINE_CONFIG_DIR"] = str(config_dir)
-    return subprocess.run(
-        [sys.executable, "-m", "ideamine_dagster.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 @dataclass(frozen=True)

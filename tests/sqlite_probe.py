@@ -9,9 +9,6 @@ step process of the multiprocess executor. Nothing reaches the user's terminal f
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +16,7 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.instance.ref import InstanceRef
 from dagster._serdes import serialize_value
+from support import ideamine
 
 LOCKED = "database is locked"
 IDEA = "Build a collaborative todo app with real-time sync"
@@ -101,8 +99,6 @@ def run_multiprocess(folder: Path, phases: list[str] | None = None, timeout: flo
     from ideamine_core.storage.database import Database
 
     home, probe = folder / "home", RetryProbe(folder / "probe")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IDEAMINE_", "DAGSTER_"))}
-    env |= {"IDEAMINE_HOME": str(home), "COLUMNS": "200", "NO_COLOR": "1"} | probe.env
     args = [
         "run",
         IDEA,
@@ -115,14 +111,7 @@ def run_multiprocess(folder: Path, phases: list[str] | None = None, timeout: flo
     ]
     args += ["--phases", ",".join(phases)] if phases else []
     started = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "ideamine_dagster.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
+    proc = ideamine(home, *args, timeout=timeout, extra_env=probe.env)
     seconds = time.perf_counter() - started
     output = proc.stdout + proc.stderr
     if proc.returncode != 0:

@@ -7,6 +7,8 @@ has a conftest.py of its own.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,3 +33,29 @@ def service_missing(service: str, url: str, error: BaseException) -> None:
         pytest.fail(f"{what}; CI=true requires it", pytrace=False)
     env = "IDEAMINE_TEST_PG_URL" if service == "PostgreSQL" else "IDEAMINE_TEST_REDIS_URL"
     pytest.skip(f"{what}; start it or point {env} at one to run this test")
+
+
+# a user's own settings must not reach the runs under test
+FOREIGN_ENV = ("IDEAMINE_", "DAGSTER_", "DATABASE_URL", "REDIS_URL")
+
+
+def ideamine(
+    home: Path,
+    *args: str,
+    config_dir: Path | None = None,
+    timeout: float = 240,
+    extra_env: dict | None = None,
+) -> subprocess.CompletedProcess:
+    """`ideamine ARGS` in a new process on `home`, with no terminal and no prompts."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN_ENV)}
+    env |= {"IDEAMINE_HOME": str(home), "COLUMNS": "200", "NO_COLOR": "1"} | (extra_env or {})
+    if config_dir:
+        env["IDEAMINE_CONFIG_DIR"] = str(config_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "ideamine_dagster.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )

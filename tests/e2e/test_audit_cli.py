@@ -15,24 +15,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cli_runs
 import pytest
+from support import ideamine
+
+from ideamine_core.ledger import Ledger
+from ideamine_core.storage.database import Database
 
 pytestmark = pytest.mark.e2e
 
 IDEA = "Build a collaborative todo app with real-time sync"
-
-
-def ideamine(home: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 240):
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("IDEAMINE_", "DAGSTER_", "REDIS_URL"))}
-    base |= {"IDEAMINE_HOME": str(home), "COLUMNS": "200", "NO_COLOR": "1"} | (env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "ideamine_dagster.cli", *args],
-        env=base,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -146,11 +138,6 @@ def test_events_follow_receives_another_process_events_over_redis(
 def test_a_full_run_writes_every_entry_type_as_it_runs() -> None:
     """Tasks with model, tokens, cost, latency and request hash; gates; orchestrator decisions; artifacts
     with their hash; costs; signed heads: all in the ledger of a plain `ideamine run`."""
-    import cli_runs
-
-    from ideamine_core.ledger import Ledger
-    from ideamine_core.storage.database import Database
-
     run = cli_runs.full_run()
     ledger = Ledger(Database(f"sqlite:///{run.home / 'ideamine.db'}"))
     entries = ledger.entries(run.run_id)

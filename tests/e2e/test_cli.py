@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cli_runs import IDEA, full_run, ideamine
+from cli_runs import IDEA, full_run
 from sqlite_probe import LOCKED, RetryProbe, dagster_event_texts, locked_errors
+from support import ideamine
 
 from ideamine_core.ledger import Ledger
 from ideamine_core.storage.database import Database

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from cli_runs import ideamine
+from support import ideamine
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_runs import ideamine
+from support import ideamine
 
 from ideamine_core.phase.waivers import WaiverStore
 from ideamine_core.storage.database import Database
