@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests" / "chaos"))
+# the packages first: tests/ mirrors their names
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "tests" / "chaos")]
 
 import pipeline_chaos as pc  # noqa: E402
 

@@ -29,7 +29,8 @@ from typing import Any
 import sqlalchemy as sa
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests" / "chaos"))
+# the packages first: tests/ mirrors their names
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "tests" / "chaos")]
 
 import resilience_scenarios as sc  # noqa: E402
 

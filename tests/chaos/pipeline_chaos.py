@@ -225,26 +225,11 @@ def oracle(phases: list[str], root: Path) -> dict[str, dict[str, Any]]:
 
 def run_in_process(settings: Any, instance: Any, phases: list[str], resources: dict | None = None) -> Any:
     """Create a run of IDEA and execute `phases` in process (as the CLI would)."""
-    import dagster as dg
+    from pipeline_helpers import run_phases
 
     from ideamine_core.domain.idea import IdeaSubmission
-    from ideamine_core.storage.run_store import RunStore
-    from ideamine_dagster.definitions import build_definitions
-    from ideamine_dagster.jobs import PIPELINE_JOB
-    from ideamine_dagster.partitions import IDEAS
 
-    store = RunStore(settings.runs_dir)
-    submission = IdeaSubmission(idea=IDEA)
-    run_id = store.create(store.new_run_id(submission), submission, phases).run_id
-    instance.add_dynamic_partitions(IDEAS.name, [run_id])
-    job = build_definitions(settings, "in_process", resources=resources).resolve_job_def(PIPELINE_JOB)
-    result = job.execute_in_process(
-        partition_key=run_id,
-        instance=instance,
-        asset_selection=[dg.AssetKey(p) for p in phases],
-        raise_on_error=False,
-    )
-    return run_id, result
+    return run_phases(settings, instance, IdeaSubmission(idea=IDEA), phases, resources=resources)
 
 
 def fake_server(answers: dict[str, dict[str, Any]]) -> FakeLLMServer:
