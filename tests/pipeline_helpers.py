@@ -9,6 +9,7 @@ from ideamine_core.settings import Settings
 from ideamine_core.storage.run_store import RunStore
 from ideamine_dagster.definitions import build_definitions
 from ideamine_dagster.jobs import PIPELINE_JOB
+from ideamine_dagster.launcher import create_run, execute_run
 from ideamine_dagster.partitions import IDEAS
 
 
@@ -37,3 +38,20 @@ def run_phases(
         raise_on_error=False,
     )
     return run_id, result
+
+
+def run_on_model(
+    settings: Settings,
+    instance: dg.DagsterInstance,
+    submission: IdeaSubmission,
+    model: str,
+    base_url: str,
+    phases: list[str],
+) -> tuple[Settings, str]:
+    """Run `phases` as the CLI does, with `model` as the run's default at the OpenAI-compatible
+    `base_url`; asserts the run succeeded. The settings used and the run id."""
+    on_model = settings.model_copy(update={"model": model, "model_base_url": base_url})
+    record = create_run(on_model, submission, phases)
+    _, success = execute_run(on_model, instance, record, "in_process")
+    assert success
+    return on_model, record.run_id

@@ -17,6 +17,7 @@ from typing import Any
 import dagster as dg
 import pytest
 from fake_llm import FakeLLMServer, Reply
+from pipeline_helpers import run_on_model
 from rules_model import context_of, rules_answer
 from support import DEMO
 
@@ -26,7 +27,6 @@ from ideamine_core.resilience.retry import RetryPolicy
 from ideamine_core.settings import Settings
 from ideamine_core.storage.database import open_database
 from ideamine_core.storage.run_store import RunStore
-from ideamine_dagster.launcher import create_run, execute_run
 
 pytestmark = [pytest.mark.usefixtures("allow_local_model_requests")]
 
@@ -63,10 +63,7 @@ def test_a_per_agent_model_in_the_phase_yaml_is_used_for_that_agent_only(
     _override(config_dir)
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     with FakeLLMServer("openai", responder=_answer) as server:
-        model = settings.model_copy(update={"model": f"openai:{DEFAULT}", "model_base_url": server.url})
-        run_id = create_run(model, DEMO, ["intake"]).run_id
-        _, success = execute_run(model, instance, RunStore(model.runs_dir).load_run(run_id), "in_process")
-        assert success
+        model, run_id = run_on_model(settings, instance, DEMO, f"openai:{DEFAULT}", server.url, ["intake"])
 
     asked: dict[str, list[str]] = defaultdict(list)  # the server's log: agent → models asked, in order
     for request in server.received:

@@ -22,6 +22,7 @@ from typing import Any
 import dagster as dg
 import pytest
 from fake_llm import FakeLLMServer, Reply
+from pipeline_helpers import run_on_model
 from rules_model import context_of, rules_answer
 from support import DEMO
 
@@ -33,7 +34,6 @@ from ideamine_core.resilience.retry import RetryPolicy
 from ideamine_core.settings import Settings
 from ideamine_core.storage.database import open_database
 from ideamine_core.storage.run_store import RunStore
-from ideamine_dagster.launcher import create_run, execute_run
 
 pytestmark = [pytest.mark.usefixtures("allow_local_model_requests")]
 
@@ -59,10 +59,7 @@ def test_a_500_on_the_first_rung_falls_back_to_the_second_and_is_recorded(
     _with_ladder(config_dir, "intake", [f"openai:{BROKEN}", f"openai:{GOOD}"])
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     with FakeLLMServer("openai", responder=_broken_first) as server:
-        model = settings.model_copy(update={"model": f"openai:{GOOD}", "model_base_url": server.url})
-        run_id = create_run(model, DEMO, ["intake"]).run_id
-        _, success = execute_run(model, instance, RunStore(model.runs_dir).load_run(run_id), "in_process")
-        assert success
+        model, run_id = _run_intake(settings, instance, server)
     artifact = RunStore(model.runs_dir).load_artifact(run_id, "intake")
     assert {(r.provenance.provider, r.provenance.model) for r in artifact.results} == {("openai", GOOD)}
     by_model = {m: sum(1 for r in server.received if r.body["model"] == m) for m in (BROKEN, GOOD)}
@@ -88,11 +85,7 @@ def _run_intake(
     settings: Settings, instance: dg.DagsterInstance, server: FakeLLMServer
 ) -> tuple[Settings, str]:
     """Run the intake phase on `openai:<GOOD>` by default against `server`; the settings and run id."""
-    model = settings.model_copy(update={"model": f"openai:{GOOD}", "model_base_url": server.url})
-    run_id = create_run(model, DEMO, ["intake"]).run_id
-    _, success = execute_run(model, instance, RunStore(model.runs_dir).load_run(run_id), "in_process")
-    assert success
-    return model, run_id
+    return run_on_model(settings, instance, DEMO, f"openai:{GOOD}", server.url, ["intake"])
 
 
 def _fallbacks(model: Settings, run_id: str) -> tuple[list[dict[str, Any]], set[tuple[str, str]]]:
