@@ -184,6 +184,8 @@ class TaskRunner:
     def _resumed_split(self, ctx: AgentContext, beat: HeartbeatThread) -> SplitPlan | None:
         """The split an earlier execution of this very task (same inputs) started, from its checkpoint:
         it goes on with the parts without sending the whole prompt again."""
+        if beat.lease.token <= 1:  # the task's first execution: no earlier one left a checkpoint to read
+            return None
         saved = self.runtime.checkpoints.load(beat.lease.task_id)
         if saved is None or "split" not in saved.data:
             return None
