@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from ideamine_core.domain.phase import PhaseConfig
 from ideamine_core.ledger import DecisionPayload
+from ideamine_core.phase.claims import excerpt
 from ideamine_core.phase.records import Records
 from ideamine_core.resilience.dead_runs import DeadRun
 from ideamine_core.resilience.decisions import Decision
@@ -50,7 +51,7 @@ class PassReport(BaseModel):
         items = _listed(self.decisions, _decision_line, "decision(s)")
         items += _listed(self.dead_runs, _dead_run_line, "dead run(s)")
         items += _listed(self.timers, _timer_line, "timer(s)")
-        return clip(f"{head}: {'; '.join(items)}" if items else head, SUMMARY_CHARS)
+        return excerpt(f"{head}: {'; '.join(items)}" if items else head, SUMMARY_CHARS)
 
 
 LISTED = 5
@@ -59,12 +60,6 @@ REASON_CHARS = 160
 """Longest reason quoted for one decision in a tick's summary."""
 SUMMARY_CHARS = 2000
 """Longest tick summary."""
-
-
-def clip(text: str, limit: int) -> str:
-    """`text` on one line, cut to `limit` characters (ending with an ellipsis when cut)."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
 def _listed(items: Sequence[T], line: Callable[[T], str], noun: str) -> list[str]:
@@ -76,7 +71,7 @@ def _decision_line(decision: Decision) -> str:
     """`task: mode → strategy (reason)`; the phase, else the run, when the decision names no task."""
     where = f"{decision.run_id}/{decision.phase}" if decision.phase else decision.run_id
     subject = decision.task_id or where
-    reason = clip(decision.reason, REASON_CHARS)
+    reason = excerpt(decision.reason, REASON_CHARS)
     return f"{subject}: {decision.mode.value} → {decision.strategy.value} ({reason})"
 
 
