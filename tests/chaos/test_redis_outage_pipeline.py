@@ -25,7 +25,7 @@ from ideamine_dagster.launcher import create_run, execute_run
 pytestmark = [pytest.mark.chaos, pytest.mark.exclusive, pytest.mark.timeout(120)]
 
 PHASES = ["intake", "ideation", "critique"]
-INTERVAL = 0.5  # heartbeat interval: a task silent for 3 beats (1.5 s, half the outage) would be judged stalled
+INTERVAL = 0.5  # heartbeats: 3 missed (1.5 s, half the outage) would be judged a stall
 
 
 @pytest.mark.skipif(
